@@ -1,0 +1,4 @@
+"""Importers for official checkpoints."""
+
+from jaxstyle.interop.stylegan2_ada import (ConversionError, StyleGAN2, export_state_dict,
+                                            from_state_dicts, import_state_dict, load_stylegan2_ada)

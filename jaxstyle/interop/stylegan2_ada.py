@@ -1,0 +1,238 @@
+"""Official StyleGAN2-ADA weights <-> jaxstyle parameter trees, and the fixture-format loader.
+
+jaxstyle's module tree mirrors the official one (`synthesis.b16.conv0.affine`, ...), so a
+parameter's official name is its path joined by dots, with three differences handled here:
+kernels are stored as (in, out) / HWIO instead of (out, in) / OIHW, the constant input is
+HWC instead of CHW, and noise parameters sit in a `noise` submodule.
+"""
+
+import dataclasses
+import json
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle.models.discriminator import Discriminator
+from jaxstyle.models.generator import Generator
+from jaxstyle.nn.upfirdn2d import setup_filter
+
+
+class ConversionError(ValueError):
+    """A checkpoint does not match the network it is being loaded into."""
+
+
+def _official_name(path):
+    name = ".".join(path)
+    name = name.replace(".noise.noise_", ".noise_")
+    return name[: -len("kernel")] + "weight" if name.endswith("kernel") else name
+
+
+def _to_jax_layout(name, value):
+    if name.endswith(".weight") and value.ndim == 2:
+        return value.T
+    if name.endswith(".weight") and value.ndim == 4:
+        return value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    if name.endswith(".const"):
+        return value.transpose(1, 2, 0)  # CHW -> HWC
+    return value
+
+
+def _from_jax_layout(name, value):
+    if name.endswith(".weight") and value.ndim == 2:
+        return value.T
+    if name.endswith(".weight") and value.ndim == 4:
+        return value.transpose(3, 2, 0, 1)
+    if name.endswith(".const"):
+        return value.transpose(2, 0, 1)
+    return value
+
+
+def import_state_dict(module, example_args, state_dict, resample_filter=(1, 3, 3, 1), what="G"):
+    """Returns (variables, leftovers): `module`'s variables filled from an official state_dict.
+
+    Every expected entry must be present with the right shape; `resample_filter` buffers
+    must equal the module's filter; other entries are returned in `leftovers` (for
+    example `mapping.w_avg`). Raises ConversionError naming the first bad key.
+    """
+    shapes = jax.eval_shape(lambda: module.init({"params": jax.random.key(0)}, *example_args))
+    state = {k: np.asarray(v) for k, v in state_dict.items()}
+    used = set()
+
+    def fill(path, leaf):
+        keys = tuple(getattr(p, "key", p) for p in path)[1:]  # drop the collection name
+        name = _official_name(keys)
+        if name not in state:
+            raise ConversionError(f"{what}: missing key {name!r} (expected shape "
+                                  f"{_from_jax_layout(name, np.empty(leaf.shape)).shape})")
+        value = _to_jax_layout(name, state[name])
+        if value.shape != leaf.shape:
+            raise ConversionError(f"{what}: key {name!r} has shape {state[name].shape}, expected "
+                                  f"{_from_jax_layout(name, np.empty(leaf.shape)).shape}")
+        used.add(name)
+        return jnp.asarray(value, dtype=leaf.dtype)
+
+    variables = jax.tree_util.tree_map_with_path(fill, shapes)
+    expected_filter = setup_filter(resample_filter)
+    leftovers = {}
+    for name, value in state.items():
+        if name in used:
+            continue
+        if name.endswith("resample_filter"):
+            if value.shape != expected_filter.shape or not np.allclose(value, expected_filter):
+                raise ConversionError(f"{what}: key {name!r} is not the {list(resample_filter)} "
+                                      "filter this network uses")
+            continue
+        leftovers[name] = value
+    return variables, leftovers
+
+
+def export_state_dict(variables):
+    """Returns the official-layout state_dict (name -> NumPy array) of a jaxstyle module's variables."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]:
+        name = _official_name(tuple(getattr(p, "key", p) for p in path)[1:])
+        out[name] = _from_jax_layout(name, np.asarray(leaf))
+    return out
+
+
+_G_KEYS = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs",
+           "synthesis_kwargs"}
+_MAPPING_KEYS = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier"}
+_SYNTHESIS_KEYS = {"channel_base", "channel_max", "conv_clamp", "architecture"}
+_D_KEYS = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base",
+           "channel_max", "conv_clamp", "cmap_dim", "num_fp16_res", "block_kwargs",
+           "mapping_kwargs", "epilogue_kwargs"}
+# Mixed precision changes rounding only; jaxstyle computes these networks in float32.
+_IGNORED = {"num_fp16_res", "fp16_channels_last", "w_avg_beta"}
+
+
+def _unsupported(what, key, value):
+    return ConversionError(f"{what}: constructor argument {key}={value!r} is not supported")
+
+
+def generator_from_kwargs(kw, modconv="activation"):
+    """Returns the jaxstyle Generator for official `Generator(**G_kwargs)`."""
+    args = {}
+    for key, value in kw.items():
+        if key == "mapping_kwargs":
+            for k, v in value.items():
+                if k in _MAPPING_KEYS:
+                    args[_MAPPING_KEYS[k]] = v
+                elif not (k in _IGNORED or (k == "activation" and v == "lrelu")):
+                    raise _unsupported("G.mapping", k, v)
+        elif key == "synthesis_kwargs":
+            for k, v in value.items():
+                if k in _SYNTHESIS_KEYS:
+                    args[k] = v
+                elif k not in _IGNORED:
+                    raise _unsupported("G.synthesis", k, v)
+        elif key in _G_KEYS:
+            args[key] = value
+        else:
+            raise _unsupported("G", key, value)
+    return Generator(modconv=modconv, **args)
+
+
+def discriminator_from_kwargs(kw):
+    """Returns the jaxstyle Discriminator for official `Discriminator(**D_kwargs)`."""
+    args = {}
+    for key, value in kw.items():
+        if key == "epilogue_kwargs":
+            for k, v in value.items():
+                if k in ("mbstd_group_size", "mbstd_num_channels"):
+                    args[k] = v
+                elif not (k == "activation" and v == "lrelu"):
+                    raise _unsupported("D.epilogue", k, v)
+        elif key == "mapping_kwargs":
+            for k, v in value.items():
+                if k == "num_layers":
+                    args["mapping_layers"] = v
+                else:
+                    raise _unsupported("D.mapping", k, v)
+        elif key == "block_kwargs":
+            for k, v in value.items():
+                if not (k in _IGNORED or (k == "activation" and v == "lrelu")):
+                    raise _unsupported("D.block", k, v)
+        elif key in _D_KEYS and key not in _IGNORED:
+            args[key] = value
+        elif key not in _IGNORED:
+            raise _unsupported("D", key, value)
+    return Discriminator(**args)
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2:
+    """A loaded generator and discriminator with their weights closed over.
+
+    `mapping`, `synthesis` and `discriminate` are pure functions of arrays: jit them,
+    differentiate through them, vmap them.
+    """
+
+    G: Generator
+    D: Optional[Discriminator]
+    g_vars: Any
+    d_vars: Any
+    w_avg: jax.Array
+
+    @property
+    def num_ws(self):
+        return self.G.num_ws
+
+    def mapping(self, z, c=None, psi=1.0, cutoff=None):
+        """Returns W+ codes (B, num_ws, w_dim); psi != 1 truncates slots < cutoff towards w_avg."""
+        return self.G.apply(self.g_vars, z, c, self.w_avg, psi, cutoff, method=Generator.map)
+
+    def synthesis(self, ws, noise_mode="const", key=None):
+        """Returns images (B, R, R, C) float32 NHWC; noise_mode "random" needs a PRNG key."""
+        if noise_mode == "random" and key is None:
+            raise ValueError('noise_mode="random" needs key=jax.random.key(seed)')
+        rngs = {"noise": key} if key is not None else {}
+        return self.G.apply(self.g_vars, ws, noise_mode, rngs=rngs, method=Generator.synthesize)
+
+    def generate(self, z, c=None, psi=1.0, cutoff=None, noise_mode="const", key=None):
+        """Returns images (B, R, R, C) from latents z."""
+        return self.synthesis(self.mapping(z, c, psi, cutoff), noise_mode, key)
+
+    def discriminate(self, img, c=None, num_shards=1):
+        """Returns logits (B, 1) for NHWC images."""
+        if self.D is None:
+            raise ValueError("this checkpoint holds no discriminator")
+        return self.D.apply(self.d_vars, img, c, num_shards)
+
+
+def load_stylegan2_ada(path, modconv="activation"):
+    """Returns a StyleGAN2 from a fixture-format .npz (G/..., D/... official state_dicts + meta_json)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such checkpoint: {path}") from None
+    if "meta_json" not in arrays:
+        raise ConversionError(f"{path}: no meta_json entry; expected the fixture format "
+                              "(G/<name>, D/<name> state_dict entries and meta_json with G_kwargs)")
+    meta = json.loads(bytes(arrays["meta_json"]))
+    g_state = {k[2:]: v for k, v in arrays.items() if k.startswith("G/")}
+    d_state = {k[2:]: v for k, v in arrays.items() if k.startswith("D/")}
+    return from_state_dicts(meta["G_kwargs"], g_state, meta.get("D_kwargs"), d_state, modconv)
+
+
+def from_state_dicts(g_kwargs, g_state, d_kwargs=None, d_state=None, modconv="activation"):
+    """Returns a StyleGAN2 built from official constructor kwargs and state_dicts."""
+    G = generator_from_kwargs(g_kwargs, modconv)
+    z = jnp.zeros((1, G.z_dim))
+    c = jnp.zeros((1, G.c_dim)) if G.c_dim else None
+    g_vars, rest = import_state_dict(G, (z, c, None, 1.0, None, "const"), g_state, what="G")
+    w_avg = rest.pop("mapping.w_avg", np.zeros(G.w_dim, np.float32))
+    if rest:
+        raise ConversionError(f"G: unexpected key {sorted(rest)[0]!r}")
+    D = d_vars = None
+    if d_kwargs is not None and d_state:
+        D = discriminator_from_kwargs(d_kwargs)
+        img = jnp.zeros((1, D.img_resolution, D.img_resolution, D.img_channels))
+        dc = jnp.zeros((1, D.c_dim)) if D.c_dim else None
+        d_vars, rest = import_state_dict(D, (img, dc), d_state, what="D")
+        if rest:
+            raise ConversionError(f"D: unexpected key {sorted(rest)[0]!r}")
+    return StyleGAN2(G, D, g_vars, d_vars, jnp.asarray(w_avg))

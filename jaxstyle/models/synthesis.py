@@ -1,0 +1,182 @@
+"""Synthesis network W+ -> image (StyleGAN2-ADA `SynthesisNetwork`), NHWC, read bottom-up.
+
+Layer: affine style -> modulated 3x3 conv (up by 2 in a block's first layer) -> noise ->
+bias + lrelu. Block: two layers and a ToRGB. Network: a block per resolution 4..R with
+channels min(channel_base // res, channel_max). Architectures as official: "skip" (the
+StyleGAN2 default: RGB outputs of all blocks upsampled and summed), "orig" (ToRGB on the
+last block only) and "resnet" (residual blocks, ToRGB on the last block only).
+"""
+
+import math
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxstyle.nn.bias_act import activation_gain, bias_act
+from jaxstyle.nn.equalized import EqualConv, EqualDense, normal_init
+from jaxstyle.nn.modulated_conv import modulated_conv2d
+from jaxstyle.nn.noise import NoiseInjection
+from jaxstyle.nn.upfirdn2d import setup_filter, upsample2d
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+def channels_for(res, channel_base, channel_max):
+    """Returns the feature-map count at resolution res: min(channel_base // res, channel_max)."""
+    return min(channel_base // res, channel_max)
+
+
+def check_resolution(res):
+    """Raises ValueError unless res is a power of two in 4..1024."""
+    if res not in [2**i for i in range(2, 11)]:
+        raise ValueError(f"resolution must be a power of two from 4 to 1024, got {res}")
+
+
+def synthesis_num_ws(img_resolution):
+    """Returns the number of w slots: one per conv layer plus the last ToRGB (2 log2 R - 2)."""
+    check_resolution(img_resolution)
+    return 2 * int(math.log2(img_resolution)) - 2
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated conv (+ noise) + bias + lrelu; `up=2` doubles the resolution."""
+
+    features: int
+    kernel_size: int = 3
+    up: int = 1
+    use_noise: bool = True
+    activation: str = "lrelu"
+    resample_filter: Sequence[int] = (1, 3, 3, 1)
+    conv_clamp: Optional[float] = None
+    modconv: str = "activation"                # "activation" | "weights" (see nn.modulated_conv)
+
+    @nn.compact
+    def __call__(self, x, w, noise_mode="random", gain=1.0):
+        """Returns the layer output (B, H*up, W*up, features)."""
+        in_ch, k = x.shape[-1], self.kernel_size
+        styles = EqualDense(in_ch, bias_init=1.0, name="affine")(w)
+        kernel = self.param("kernel", normal_init(), (k, k, in_ch, self.features))
+        x = modulated_conv2d(x, kernel, styles, demodulate=True, up=self.up, padding=k // 2,
+                             resample_filter=setup_filter(self.resample_filter),
+                             formulation=self.modconv)
+        if self.use_noise:
+            x = NoiseInjection(name="noise")(x, noise_mode)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, bias, self.activation, gain=activation_gain(self.activation) * gain,
+                        clamp=clamp)
+
+
+class ToRGB(nn.Module):
+    """1x1 modulated conv without demodulation, plus bias: features -> image channels."""
+
+    img_channels: int
+    kernel_size: int = 1
+    conv_clamp: Optional[float] = None
+    modconv: str = "activation"
+
+    @nn.compact
+    def __call__(self, x, w):
+        """Returns the RGB contribution (B, H, W, img_channels)."""
+        in_ch, k = x.shape[-1], self.kernel_size
+        # The weight gain sits on the styles here (no demodulation to normalise it away).
+        styles = EqualDense(in_ch, bias_init=1.0, name="affine")(w) / math.sqrt(in_ch * k * k)
+        kernel = self.param("kernel", normal_init(), (k, k, in_ch, self.img_channels))
+        x = modulated_conv2d(x, kernel, styles, demodulate=False, padding=k // 2,
+                             formulation=self.modconv)
+        bias = self.param("bias", nn.initializers.zeros, (self.img_channels,))
+        return bias_act(x, bias, clamp=self.conv_clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: const input (first block) or up-conv, a conv, and a ToRGB."""
+
+    in_channels: int                           # 0 for the first (4x4, constant-input) block
+    out_channels: int
+    resolution: int
+    img_channels: int
+    is_last: bool
+    architecture: str = "skip"
+    resample_filter: Sequence[int] = (1, 3, 3, 1)
+    conv_clamp: Optional[float] = None
+    modconv: str = "activation"
+
+    @property
+    def num_conv(self):
+        return 1 if self.in_channels == 0 else 2
+
+    @property
+    def num_torgb(self):
+        return 1 if (self.is_last or self.architecture == "skip") else 0
+
+    @nn.compact
+    def __call__(self, x, img, ws, noise_mode="random"):
+        """Returns (features, image) after this block; ws holds num_conv + num_torgb slots."""
+        layer = dict(resample_filter=self.resample_filter, conv_clamp=self.conv_clamp,
+                     modconv=self.modconv)
+        if self.in_channels == 0:
+            const = self.param("const", normal_init(),
+                               (self.resolution, self.resolution, self.out_channels))
+            x = jnp.broadcast_to(const[None].astype(ws.dtype), (ws.shape[0],) + const.shape)
+            x = SynthesisLayer(self.out_channels, name="conv1", **layer)(x, ws[:, 0], noise_mode)
+        elif self.architecture == "resnet":
+            y = EqualConv(self.out_channels, 1, use_bias=False, up=2,
+                          resample_filter=self.resample_filter, name="skip")(x, gain=math.sqrt(0.5))
+            x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(x, ws[:, 0], noise_mode)
+            x = SynthesisLayer(self.out_channels, name="conv1", **layer)(
+                x, ws[:, 1], noise_mode, gain=math.sqrt(0.5))
+            x = y + x
+        else:
+            x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(x, ws[:, 0], noise_mode)
+            x = SynthesisLayer(self.out_channels, name="conv1", **layer)(x, ws[:, 1], noise_mode)
+
+        if img is not None:
+            img = upsample2d(img, setup_filter(self.resample_filter))
+        if self.num_torgb:
+            y = ToRGB(self.img_channels, conv_clamp=self.conv_clamp, modconv=self.modconv,
+                      name="torgb")(x, ws[:, self.num_conv])
+            img = y.astype(jnp.float32) if img is None else img + y.astype(jnp.float32)
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """W+ (B, num_ws, w_dim) -> image (B, R, R, img_channels), float32, roughly in [-1, 1]."""
+
+    img_resolution: int
+    img_channels: int = 3
+    channel_base: int = 32768
+    channel_max: int = 512
+    architecture: str = "skip"
+    resample_filter: Sequence[int] = (1, 3, 3, 1)
+    conv_clamp: Optional[float] = None
+    modconv: str = "activation"
+
+    @property
+    def num_ws(self):
+        return synthesis_num_ws(self.img_resolution)
+
+    @nn.compact
+    def __call__(self, ws, noise_mode="random"):
+        """Returns the image (B, R, R, img_channels); block b reads slots [i_b, i_b + conv + torgb)."""
+        check_resolution(self.img_resolution)
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown synthesis architecture {self.architecture!r}; use one of {ARCHITECTURES}")
+        if self.img_channels < 1:
+            raise ValueError(f"img_channels must be positive, got {self.img_channels}")
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws:
+            raise ValueError(f"ws must have shape (B, {self.num_ws}, w_dim), got {ws.shape}")
+        x = img = None
+        w_idx = 0
+        res_log2 = int(math.log2(self.img_resolution))
+        for res in [2**i for i in range(2, res_log2 + 1)]:
+            block = SynthesisBlock(
+                in_channels=channels_for(res // 2, self.channel_base, self.channel_max) if res > 4 else 0,
+                out_channels=channels_for(res, self.channel_base, self.channel_max),
+                resolution=res, img_channels=self.img_channels, is_last=res == self.img_resolution,
+                architecture=self.architecture, resample_filter=self.resample_filter,
+                conv_clamp=self.conv_clamp, modconv=self.modconv, name=f"b{res}")
+            n = block.num_conv + block.num_torgb
+            x, img = block(x, img, ws[:, w_idx:w_idx + n], noise_mode)
+            w_idx += block.num_conv
+        return img
