@@ -42,11 +42,9 @@ class Generator(nn.Module):
     def map(self, z, c=None, w_avg=None, psi=1.0, cutoff=None):
         """Returns W+ codes (B, num_ws, w_dim), truncated towards w_avg when psi != 1."""
         ws = self.mapping(z, c)
-        if not (isinstance(psi, (int, float)) and psi == 1):  # psi may be traced
-            if w_avg is None:
-                raise ValueError("truncation (psi != 1) needs w_avg")
-            ws = truncate(ws, w_avg, psi, cutoff)
-        return ws
+        if w_avg is None and not (isinstance(psi, (int, float)) and psi == 1):
+            raise ValueError("truncation (psi != 1) needs w_avg")
+        return truncate(ws, w_avg, psi, cutoff)
 
     def synthesize(self, ws, noise_mode="random"):
         """Returns images (B, R, R, img_channels) from W+ codes."""

@@ -51,8 +51,11 @@ class MappingNetwork(nn.Module):
 def truncate(ws, w_avg, psi=1.0, cutoff=None):
     """Returns w_avg + psi * (ws - w_avg) on slots [0, cutoff) (all slots if cutoff is None).
 
-    ws: (B, num_ws, w_dim). psi = 1 returns ws unchanged; psi = 0 returns w_avg everywhere.
+    ws: (B, num_ws, w_dim). psi = 1 returns ws itself; psi = 0 returns w_avg everywhere.
+    psi may be a traced scalar.
     """
+    if isinstance(psi, (int, float)) and psi == 1:
+        return ws  # the official code skips truncation here; lerp would round
     if cutoff is None:
         return w_avg + psi * (ws - w_avg)
     slot = jnp.arange(ws.shape[1])[None, :, None]
