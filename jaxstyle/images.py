@@ -39,6 +39,7 @@ def save_png(image, path):
     try:
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(image).save(f, format="PNG")
+        os.chmod(tmp, 0o644)  # mkstemp creates private files; an image is for sharing
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

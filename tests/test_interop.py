@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
 from jaxstyle.interop import ConversionError, export_state_dict, load_stylegan2_ada
 
 

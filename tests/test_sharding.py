@@ -1,7 +1,6 @@
 """The same networks on 1 device and on 8 simulated CPU devices (data parallel over 'data')."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -2,7 +2,6 @@
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 NOISE_MODES = ("random", "const", "none")
 

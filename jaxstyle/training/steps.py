@@ -7,8 +7,8 @@ is a separate jitted function of (state, batch), so the four never retrace whate
 schedule, and the schedule lives in Python where it costs nothing.
 """
 
+import collections
 import dataclasses
-import functools
 from typing import Optional
 
 import jax
@@ -59,13 +59,20 @@ class Trainer:
         self.g_tx = lazy_adam(o.g_lr, o.betas, o.eps, o.pl_interval if o.pl_weight else None)
         self.d_tx = lazy_adam(o.d_lr, o.betas, o.eps, o.r1_interval or None)
         rep, data = replicated(mesh), data_sharding(mesh)
-        jit = functools.partial(jax.jit, in_shardings=(rep, data), out_shardings=(rep, rep),
-                                donate_argnums=0)
+        self.traces = collections.Counter()  # phase name -> times traced (a retrace is a bug)
+
+        def jit(fn, in_shardings=(rep, data), out_shardings=(rep, rep)):
+            def counted(*args):
+                self.traces[fn.__name__.lstrip("_")] += 1  # runs only while tracing
+                return fn(*args)
+            return jax.jit(counted, in_shardings=in_shardings, out_shardings=out_shardings,
+                           donate_argnums=0)
+
         self.g_main = jit(self._g_main)
         self.g_reg = jit(self._g_reg)
         self.d_main = jit(self._d_main)
         self.d_reg = jit(self._d_reg)
-        self.ema = jax.jit(self._ema, in_shardings=(rep, None), out_shardings=rep, donate_argnums=0)
+        self.ema = jit(self._ema, in_shardings=(rep, None), out_shardings=rep)
 
     # ---- state ----
 
