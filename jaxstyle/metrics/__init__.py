@@ -1,0 +1,1 @@
+"""Metrics: the toyfaces factor oracle, FD/FID/KID, PPL, separability, disentanglement."""
