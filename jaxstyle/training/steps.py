@@ -77,7 +77,10 @@ class Trainer:
     # ---- state ----
 
     def init_state(self, key):
-        """Returns a fresh TrainState (replicated over the mesh) from a PRNG key."""
+        """Returns a fresh TrainState, replicated over the mesh (on every host), from a PRNG key."""
+        return jax.jit(self._init_state, out_shardings=replicated(self.mesh))(key)
+
+    def _init_state(self, key):
         kg, kd, key = jax.random.split(key, 3)
         G, D = self.G, self.D
         c = jnp.zeros((1, G.c_dim)) if G.c_dim else None
@@ -85,10 +88,9 @@ class Trainer:
         img = jnp.zeros((self.obj.mbstd_group_size, G.img_resolution, G.img_resolution, G.img_channels))
         dc = jnp.zeros((img.shape[0], D.c_dim)) if D.c_dim else None
         d = D.init(kd, img, dc)
-        state = TrainState(step=jnp.zeros((), jnp.int32), g=g, d=d, g_ema=jax.tree_util.tree_map(jnp.copy, g),
-                           g_opt=self.g_tx.init(g["params"]), d_opt=self.d_tx.init(d["params"]),
-                           w_avg=jnp.zeros((G.w_dim,)), pl_mean=jnp.zeros(()), key=key)
-        return jax.device_put(state, replicated(self.mesh))
+        return TrainState(step=jnp.zeros((), jnp.int32), g=g, d=d, g_ema=jax.tree_util.tree_map(jnp.copy, g),
+                          g_opt=self.g_tx.init(g["params"]), d_opt=self.d_tx.init(d["params"]),
+                          w_avg=jnp.zeros((G.w_dim,)), pl_mean=jnp.zeros(()), key=key)
 
     # ---- pieces ----
 
