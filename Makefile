@@ -12,10 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Main job. Until training lands (issue 4), it samples a randomly initialised 32x32
-# generator and writes a PNG grid to runs/sample/grid.png.
+# Main job: the default preset (StyleGAN2 on toyfaces 32x32) into runs/default; resumes if run again.
 train: $(VENV)/.installed
-	$(PY) -m jaxstyle.sample --resolution 32 --seed 0 --out runs/sample/grid.png
+	$(PY) train.py --config configs/default.py --workdir runs/default
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -6,6 +6,10 @@
 every 16 steps, path length every 4, style mixing 0.9, Adam 0/0.99) on a narrow network:
 32 channels at every resolution, 2 mapping layers, z/w 64, batch 32. R1 gamma follows
 ADA's 'auto' rule 0.0002 * res^2 / batch; G EMA 10 * batch / 32 kimg with ramp-up 0.05.
+
+What it reaches (2-core CPU, 12 kimg): about 10 minutes at roughly 45 s/kimg; FD_oracle of G_ema
+falls from about 19,000 at initialisation to under 1% of that (see README, "Training").
+Samples show head-shaped blobs on coloured backgrounds, not yet detailed faces.
 """
 
 import ml_collections
@@ -15,7 +19,7 @@ def get_config():
     """Returns the default preset's ConfigDict."""
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.total_kimg = 20.0
+    c.total_kimg = 12.0
     c.data = ml_collections.ConfigDict(dict(source="toyfaces", resolution=32, seed=0, workers=2, prefetch=2))
     c.model = ml_collections.ConfigDict(dict(
         z_dim=64, w_dim=64, mapping_layers=2, channel_base=1024, channel_max=32, architecture="skip",

@@ -75,6 +75,16 @@ def test_same_parameters_on_1_and_8_devices(run8):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4, err_msg=jax.tree_util.keystr(path))
 
 
+def test_r1_every_step_joins_the_main_d_loss(run8):
+    _, _, lazy = run8
+    trainer = tiny_trainer(make_mesh(jax.devices()[:8]), r1_interval=0, r1_gamma=1000.0)
+    _, history = run(trainer, batches(2))
+    assert "d_reg" not in trainer.traces and all("loss/r1_penalty" not in h for h in history)
+    # Same weights and data at iteration 0: the difference is gamma / 2 * mean R1 (~500 * r1).
+    extra = history[0]["loss/D"] - lazy[0]["loss/D"]
+    assert 0.5 * 500 * lazy[0]["loss/r1_penalty"] < extra < 2 * 500 * lazy[0]["loss/r1_penalty"]
+
+
 def test_batch_size_must_fit_the_mbstd_groups():
     with pytest.raises(ValueError, match="multiple of the minibatch-stddev group size 4"):
         Objective(batch_size=6, mbstd_group_size=4)

@@ -11,7 +11,7 @@ TINY = {
     "model.z_dim": 16, "model.w_dim": 16, "model.channel_base": 256, "model.channel_max": 16,
     "objective.batch_size": 8, "objective.r1_interval": 4, "objective.pl_interval": 2,
     "objective.ema_kimg": 0.01, "log_every_kimg": 0.008, "sample_every_kimg": 0.016,
-    "checkpoint_every_kimg": 0.016, "sample_grid": (2, 2), "tensorboard": True,
+    "checkpoint_every_kimg": 0.016, "keep_checkpoints": 2, "sample_grid": (2, 2), "tensorboard": True,
 }
 
 
