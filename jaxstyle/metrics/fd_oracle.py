@@ -14,7 +14,6 @@ import json
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.metrics.frechet import feature_statistics, frechet_distance
