@@ -48,7 +48,9 @@ def test_mixing_equals_explicit_w_plus(small_g):
     ws2 = G.apply(v, jax.random.normal(jax.random.key(5), (3, 16)), method=Generator.map)
     for k in range(1, G.num_ws):
         explicit = np.concatenate([np.asarray(ws1)[:, :k], np.asarray(ws2)[:, k:]], axis=1)
-        np.testing.assert_array_equal(synth(mix_styles(ws1, ws2, k)), synth(jnp.asarray(explicit)))
+        np.testing.assert_array_equal(mix_styles(ws1, ws2, k), explicit)
+        # Equal inputs; on GPU two calls may pick different convolution algorithms.
+        np.testing.assert_allclose(synth(mix_styles(ws1, ws2, k)), synth(jnp.asarray(explicit)), atol=1e-6)
     # One cutoff per sample, as a training step draws them.
     per_sample = np.asarray(mix_styles(ws1, ws2, jnp.array([1, 3, 5])))
     np.testing.assert_array_equal(per_sample[1, :3], ws1[1, :3])

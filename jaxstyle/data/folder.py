@@ -10,14 +10,13 @@ Labels come from `dataset.json` at the dataset root: {"labels": [["dir/img.png",
 
 import io
 import json
-import operator
 import os
 import zipfile
 
 import numpy as np
 from PIL import Image
 
-from jaxstyle.data.source import DataError
+from jaxstyle.data.source import DataError, xflip_index
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 RESAMPLE = Image.Resampling.LANCZOS
@@ -277,14 +276,9 @@ class ImageFolder:
 
     def __getitem__(self, index):
         """Returns {"image": uint8 (R, R, 3)} plus "label" float32 (label_dim,) when labelled."""
-        i = operator.index(index)
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"index {index} out of range for {n} examples")
-        i %= n
-        j = i % len(self.names)
+        j, mirrored = xflip_index(index, len(self.names), self.xflip)
         image = np.asarray(center_crop_resize(to_rgb(self._decode(j)), self.resolution))
-        if i >= len(self.names):
+        if mirrored:
             image = np.ascontiguousarray(image[:, ::-1])
         example = {"image": image}
         if self.label_dim:

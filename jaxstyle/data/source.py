@@ -8,6 +8,7 @@ Sources are deterministic: source[i] is the same example every time, in every pr
 loader can shard, shuffle and resume by index alone.
 """
 
+import operator
 from typing import Protocol, runtime_checkable
 
 
@@ -26,3 +27,16 @@ class Source(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> dict: ...
+
+
+def xflip_index(index, num_items, xflip):
+    """Returns (item, mirrored) for an example index; xflip doubles a dataset as the official one does.
+
+    Index i >= num_items is item i - num_items mirrored left-right; negative indices count back.
+    """
+    i = operator.index(index)
+    n = num_items * (2 if xflip else 1)
+    if not -n <= i < n:
+        raise IndexError(f"index {index} out of range for {n} examples")
+    i %= n
+    return i % num_items, i >= num_items

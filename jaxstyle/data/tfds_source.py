@@ -8,7 +8,6 @@ folder images are (jaxstyle.data.folder.to_rgb, centre crop, LANCZOS resize).
 """
 
 import importlib.util
-import operator
 import os
 import warnings
 
@@ -16,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from jaxstyle.data.folder import center_crop_resize, to_rgb, too_small_error
-from jaxstyle.data.source import DataError
+from jaxstyle.data.source import DataError, xflip_index
 
 
 def prepare_command(name, data_dir=None):
@@ -136,19 +135,14 @@ class TFDSSource:
 
     def __getitem__(self, index):
         """Returns {"image": uint8 (R, R, 3)} plus "label" float32 one-hot when label_key is set."""
-        i = operator.index(index)
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"index {index} out of range for {n} examples")
-        i %= n
-        j = i % len(self._data)
+        j, mirrored = xflip_index(index, len(self._data), self.xflip)
         record = self._data[j]
         where = f"example {j} of TFDS dataset {self.name!r} split {self.split!r}"
         image = to_rgb(array_to_image(record[self.image_key], where))
         if min(image.size) < self.resolution and not self.allow_upscale:
             raise too_small_error(where, image.size, self.resolution)
         image = np.asarray(center_crop_resize(image, self.resolution))
-        if i >= len(self._data):
+        if mirrored:
             image = np.ascontiguousarray(image[:, ::-1])
         example = {"image": image}
         if self.label_dim:
