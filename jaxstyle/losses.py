@@ -46,3 +46,12 @@ def path_length_penalty(lengths, pl_mean, decay=0.01):
     """Returns (per-sample (length - new pl_mean)^2, new pl_mean); pl_mean is an EMA, not differentiated."""
     new_mean = pl_mean + decay * (jnp.mean(jax.lax.stop_gradient(lengths)) - pl_mean)
     return jnp.square(lengths - new_mean), new_mean
+
+
+def diversity_sensitive_loss(images1, images2, margin=0.3):
+    """Returns max(0, margin - mean |G(s, c1) - G(s, c2)|) (DiagonalGAN's diversity-sensitive loss).
+
+    Both images stay in the graph: the loss pushes two content codes under one style apart
+    until their mean absolute difference reaches `margin`, then stops.
+    """
+    return jnp.maximum(0.0, margin - jnp.mean(jnp.abs(images1 - images2)))

@@ -1,7 +1,9 @@
 """Equalized-learning-rate layers (StyleGAN2 `FullyConnectedLayer` and `Conv2dLayer`).
 
-Parameters are stored with unit variance and scaled at run time by lr_multiplier/sqrt(fan_in),
-so Adam's per-parameter step sizes act equally on every layer (Karras et al. 2018).
+Parameters are stored with unit variance and scaled at run time by gain*lr_multiplier/sqrt(fan_in),
+so Adam's per-parameter step sizes act equally on every layer (Karras et al. 2018). StyleGAN2
+uses gain 1 (its activations carry the sqrt(2)); StyleGAN1 and DiagonalGAN use He's gain sqrt(2)
+with a plain leaky ReLU.
 """
 
 import math
@@ -29,13 +31,14 @@ class EqualDense(nn.Module):
     lr_multiplier: float = 1.0
     bias_init: float = 0.0
     use_bias: bool = True
+    gain: float = 1.0                          # sqrt(2) for StyleGAN1's He scaling
 
     @nn.compact
     def __call__(self, x):
-        """Returns act(x @ W * gain + b * lr_multiplier), shape (..., features)."""
+        """Returns act(x @ W * weight_gain + b * lr_multiplier), shape (..., features)."""
         fan_in = x.shape[-1]
         kernel = self.param("kernel", normal_init(1.0 / self.lr_multiplier), (fan_in, self.features))
-        w = kernel * (self.lr_multiplier / math.sqrt(fan_in))
+        w = kernel * (self.gain * self.lr_multiplier / math.sqrt(fan_in))
         b = None
         if self.use_bias:
             b = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
@@ -54,13 +57,14 @@ class EqualConv(nn.Module):
     down: int = 1
     resample_filter: Sequence[int] = (1, 3, 3, 1)
     conv_clamp: Optional[float] = None
+    weight_gain: float = 1.0                   # sqrt(2) for StyleGAN1's He scaling
 
     @nn.compact
     def __call__(self, x, gain=1.0):
         """Returns clamp(act(conv(x, W * gain_w) + b) * act_gain * gain), NHWC."""
         k, fan_in = self.kernel_size, x.shape[-1] * self.kernel_size**2
         kernel = self.param("kernel", normal_init(), (k, k, x.shape[-1], self.features))
-        w = kernel * (1.0 / math.sqrt(fan_in))
+        w = kernel * (self.weight_gain / math.sqrt(fan_in))
         x = conv2d_resample(x, w, setup_filter(self.resample_filter), up=self.up, down=self.down,
                             padding=k // 2, flip_weight=(self.up == 1))
         b = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None

@@ -1,0 +1,27 @@
+"""Diagonal spatial attention, DAT (DiagonalGAN, Kwon & Ye 2021, sec. 3.1).
+
+A content code c sets one attention map d = sigmoid(fc(c)) at the layer's resolution, shared by
+every channel: y = x + gamma * d * x = (I + gamma diag(d)) X. A following instance norm cancels
+any spatially constant d, so content acts only through where d varies.
+"""
+
+import math
+
+import flax.linen as nn
+import jax
+
+from jaxstyle.nn.equalized import EqualDense
+
+
+class DiagonalAttention(nn.Module):
+    """DAT layer: features (B, H, W, C) modulated per pixel by a map computed from the content code."""
+
+    @nn.compact
+    def __call__(self, x, content, return_map=False):
+        """Returns x + gamma * d * x (and d (B, H, W) when return_map)."""
+        b, h, w, _ = x.shape
+        logits = EqualDense(h * w, gain=math.sqrt(2), name="fc")(content)  # StyleGAN1 He scaling
+        d = jax.nn.sigmoid(logits).reshape(b, h, w)
+        gamma = self.param("gamma", nn.initializers.ones, ())
+        y = x + gamma * d[..., None] * x
+        return (y, d) if return_map else y
