@@ -56,7 +56,8 @@ class Trainer:
     def __init__(self, G: Generator, D: Discriminator, objective: Objective, mesh):
         self.G, self.D, self.obj, self.mesh = G, D, objective, mesh
         o = objective
-        self.g_tx = lazy_adam(o.g_lr, o.betas, o.eps, o.pl_interval if o.pl_weight else None)
+        # As StyleGAN2-ADA, the lazy correction depends on the interval alone (also with weight 0).
+        self.g_tx = lazy_adam(o.g_lr, o.betas, o.eps, o.pl_interval or None)
         self.d_tx = lazy_adam(o.d_lr, o.betas, o.eps, o.r1_interval or None)
         rep, data = replicated(mesh), data_sharding(mesh)
         self.traces = collections.Counter()  # phase name -> times traced (a retrace is a bug)
