@@ -25,6 +25,8 @@ class MappingNetwork(nn.Module):
     layer_features: Optional[int] = None       # hidden width, default w_dim
     activation: str = "lrelu"
     lr_multiplier: float = 0.01
+    weight_gain: float = 1.0                   # StyleGAN1 / DiagonalGAN: sqrt(2) (He scaling)
+    act_gain: Optional[float] = None           # StyleGAN1 / DiagonalGAN: 1.0 (plain leaky ReLU)
 
     @nn.compact
     def __call__(self, z, c=None):
@@ -42,7 +44,7 @@ class MappingNetwork(nn.Module):
         for idx in range(self.num_layers):
             out = self.w_dim if idx == self.num_layers - 1 else hidden
             x = EqualDense(out, activation=self.activation, lr_multiplier=self.lr_multiplier,
-                           name=f"fc{idx}")(x)
+                           gain=self.weight_gain, act_gain=self.act_gain, name=f"fc{idx}")(x)
         if self.num_ws is None:
             return x
         return jnp.broadcast_to(x[:, None, :], (x.shape[0], self.num_ws, self.w_dim))

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxstyle.models.adain_block import AdaINBlock, PlainToRGB, upsample_nearest
 from jaxstyle.nn.bias_act import activation_gain, bias_act
 from jaxstyle.nn.equalized import EqualConv, EqualDense, normal_init
 from jaxstyle.nn.modulated_conv import modulated_conv2d
@@ -20,6 +21,7 @@ from jaxstyle.nn.noise import NoiseInjection
 from jaxstyle.nn.upfirdn2d import setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
+STYLE_OPS = ("modconv", "adain")
 
 
 def channels_for(res, channel_base, channel_max):
@@ -141,7 +143,12 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """W+ (B, num_ws, w_dim) -> image (B, R, R, img_channels), float32, roughly in [-1, 1]."""
+    """W+ (B, num_ws, w_dim) -> image (B, R, R, img_channels), float32, roughly in [-1, 1].
+
+    style_op "modconv" is StyleGAN2 (blocks above, architectures orig/skip/resnet); "adain" is
+    StyleGAN1 / DiagonalGAN (`adain_block.py`): progressive output at `resolution` with the
+    official nearest-upsampled fade-in, and `content_op` "dat" (DiagonalGAN), "noise" or "none".
+    """
 
     img_resolution: int
     img_channels: int = 3
@@ -151,15 +158,24 @@ class SynthesisNetwork(nn.Module):
     resample_filter: Sequence[int] = (1, 3, 3, 1)
     conv_clamp: Optional[float] = None
     modconv: str = "activation"
+    style_op: str = "modconv"
+    content_op: str = "noise"                  # adain: "dat" | "noise" | "none"
 
     @property
     def num_ws(self):
         return synthesis_num_ws(self.img_resolution)
 
     @nn.compact
-    def __call__(self, ws, noise_mode="random"):
-        """Returns the image (B, R, R, img_channels); block b reads slots [i_b, i_b + conv + torgb)."""
+    def __call__(self, ws, noise_mode="random", contents=None, resolution=None, alpha=1.0):
+        """Returns the image (B, r, r, img_channels); block b reads slots [i_b, i_b + conv + torgb).
+
+        contents, resolution (r, default R) and alpha (fade-in weight) apply to style_op "adain".
+        """
         check_resolution(self.img_resolution)
+        if self.style_op not in STYLE_OPS:
+            raise ValueError(f"unknown style op {self.style_op!r}; use one of {STYLE_OPS}")
+        if self.style_op == "adain":
+            return self._adain(ws, contents, noise_mode, resolution or self.img_resolution, alpha)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown synthesis architecture {self.architecture!r}; use one of {ARCHITECTURES}")
         if self.img_channels < 1:
@@ -179,4 +195,35 @@ class SynthesisNetwork(nn.Module):
             n = block.num_conv + block.num_torgb
             x, img = block(x, img, ws[:, w_idx:w_idx + n], noise_mode)
             w_idx += block.num_conv
+        return img
+
+    def _adain(self, ws, contents, noise_mode, out_res, alpha):
+        """StyleGAN1 / DiagonalGAN synthesis: block i uses slots 2i, 2i+1; ToRGB at out_res."""
+        slots = lambda a: None if a is None else (
+            jnp.broadcast_to(a[:, None], (a.shape[0], self.num_ws, a.shape[-1])) if a.ndim == 2 else a)
+        ws, contents = slots(ws), slots(contents)
+        if self.content_op == "dat" and contents is None:
+            raise ValueError('content_op "dat" needs content codes (contents=...)')
+        check_resolution(out_res)
+        resolutions = [2**i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
+        torgbs = {r: PlainToRGB(self.img_channels, name=f"torgb{r}") for r in resolutions}
+        x = prev = None
+        for i, res in enumerate(resolutions):
+            if res > out_res and not self.is_initializing():
+                break
+            prev, x = x, AdaINBlock(
+                in_channels=channels_for(res // 2, self.channel_base, self.channel_max) if i else 0,
+                out_channels=channels_for(res, self.channel_base, self.channel_max), resolution=res,
+                content_op=self.content_op, name=f"b{res}")(
+                    x, ws[:, 2 * i:2 * i + 2], None if contents is None else contents[:, 2 * i:2 * i + 2],
+                    noise_mode)
+            if self.is_initializing():
+                torgbs[res](x)  # create every ToRGB's parameters
+            if res == out_res:
+                img = torgbs[res](x)
+                if i > 0 and not (isinstance(alpha, (int, float)) and not 0 <= alpha < 1):
+                    skip = upsample_nearest(torgbs[resolutions[i - 1]](prev))
+                    img = (1 - alpha) * skip + alpha * img
+                if not self.is_initializing():
+                    return img
         return img

@@ -32,6 +32,7 @@ class EqualDense(nn.Module):
     bias_init: float = 0.0
     use_bias: bool = True
     gain: float = 1.0                          # sqrt(2) for StyleGAN1's He scaling
+    act_gain: Optional[float] = None           # None: the activation's default (lrelu: sqrt(2))
 
     @nn.compact
     def __call__(self, x):
@@ -43,7 +44,7 @@ class EqualDense(nn.Module):
         if self.use_bias:
             b = self.param("bias", nn.initializers.constant(self.bias_init), (self.features,))
             b = b * self.lr_multiplier
-        return bias_act(x @ w.astype(x.dtype), b, act=self.activation)
+        return bias_act(x @ w.astype(x.dtype), b, act=self.activation, gain=self.act_gain)
 
 
 class EqualConv(nn.Module):
