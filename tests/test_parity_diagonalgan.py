@@ -78,3 +78,9 @@ def test_mismatches_name_the_key(tmp_path, fx, edit, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ConversionError, match=message):
         load_diagonalgan(tmp_path / "bad.npz")
+
+
+def test_resolution_above_the_network_is_refused(net, codes):
+    styles, contents, _ = codes
+    with pytest.raises(ValueError, match="resolution 64 is above this network's 32"):
+        net.synthesis(styles, contents, resolution=64)

@@ -205,6 +205,8 @@ class SynthesisNetwork(nn.Module):
         if self.content_op == "dat" and contents is None:
             raise ValueError('content_op "dat" needs content codes (contents=...)')
         check_resolution(out_res)
+        if out_res > self.img_resolution:
+            raise ValueError(f"resolution {out_res} is above this network's {self.img_resolution}")
         resolutions = [2**i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
         torgbs = {r: PlainToRGB(self.img_channels, name=f"torgb{r}") for r in resolutions}
         x = prev = None
