@@ -84,3 +84,12 @@ def test_resolution_above_the_network_is_refused(net, codes):
     styles, contents, _ = codes
     with pytest.raises(ValueError, match="resolution 64 is above this network's 32"):
         net.synthesis(styles, contents, resolution=64)
+
+
+def test_dat_only_up_to_256_as_official():
+    from jaxstyle.models import SynthesisNetwork
+    synth = SynthesisNetwork(img_resolution=512, channel_base=1024, channel_max=4, style_op="adain", content_op="dat")
+    codes = jnp.zeros((1, synth.num_ws, 8))
+    params = jax.eval_shape(lambda: synth.init({"params": jax.random.key(0)}, codes, "const", codes))["params"]
+    assert {"dat1", "dat2"} <= set(params["b256"]) and params["b256"]["dat1"]["fc"]["kernel"].shape == (8, 256 * 256)
+    assert not {"dat1", "dat2", "noise1", "noise2"} & set(params["b512"])

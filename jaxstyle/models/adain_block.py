@@ -7,6 +7,9 @@ Convolutions use StyleGAN1's equalized learning rate (He gain sqrt(2/fan_in)) an
 ReLU (slope 0.2, no gain). The content op is DAT (DiagonalGAN), noise (StyleGAN1) or none.
 Block i reads style and content slots 2i and 2i+1. Submodule names follow the official ones
 (conv1, conv2, adain1, adain2, dat1, dat2, torgb) so weights import by name.
+Not yet here: the official 512 and 1024 blocks up-sample with a fused transposed convolution
+(FusedUpsample); these blocks use nearest + conv + blur at every resolution, so official
+checkpoints above 256x256 do not import (the importer names the missing key).
 """
 
 import math

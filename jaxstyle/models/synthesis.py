@@ -160,6 +160,7 @@ class SynthesisNetwork(nn.Module):
     modconv: str = "activation"
     style_op: str = "modconv"
     content_op: str = "noise"                  # adain: "dat" | "noise" | "none"
+    dat_max_resolution: int = 256              # official DiagonalGAN: no DAT at 512 and 1024
 
     @property
     def num_ws(self):
@@ -216,7 +217,8 @@ class SynthesisNetwork(nn.Module):
             prev, x = x, AdaINBlock(
                 in_channels=channels_for(res // 2, self.channel_base, self.channel_max) if i else 0,
                 out_channels=channels_for(res, self.channel_base, self.channel_max), resolution=res,
-                content_op=self.content_op, name=f"b{res}")(
+                content_op="none" if self.content_op == "dat" and res > self.dat_max_resolution
+                else self.content_op, name=f"b{res}")(
                     x, ws[:, 2 * i:2 * i + 2], None if contents is None else contents[:, 2 * i:2 * i + 2],
                     noise_mode)
             if self.is_initializing():
