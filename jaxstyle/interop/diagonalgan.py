@@ -7,7 +7,6 @@ content_op "dat". Official names translate by rule (`official_name`); EqualLR's 
 """
 
 import dataclasses
-import json
 import math
 import re
 from typing import Any
@@ -16,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.interop.stylegan2_ada import ConversionError
+from jaxstyle.interop.stylegan2_ada import ConversionError, read_fixture_npz
 from jaxstyle.models.mapping import MappingNetwork
 from jaxstyle.models.synthesis import SynthesisNetwork, channels_for
 
@@ -111,14 +110,7 @@ class DiagonalGAN:
 
 def load_diagonalgan(path):
     """Returns a DiagonalGAN from a fixture-format .npz (G/<official name> entries and meta_json)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such checkpoint: {path}") from None
-    if "meta_json" not in arrays:
-        raise ConversionError(f"{path}: no meta_json entry; expected the fixture format")
-    meta = json.loads(bytes(arrays["meta_json"]))
+    arrays, meta = read_fixture_npz(path)
     state = {k[2:]: v for k, v in arrays.items() if k.startswith("G/")}
     return from_state_dict(state, meta["code_dim"], meta["n_mlp"], meta["channels"])
 

@@ -202,8 +202,9 @@ class StyleGAN2:
         return self.D.apply(self.d_vars, img, c, num_shards)
 
 
-def load_stylegan2_ada(path, modconv="activation"):
-    """Returns a StyleGAN2 from a fixture-format .npz (G/..., D/... official state_dicts + meta_json)."""
+def read_fixture_npz(path):
+    """Returns (arrays, meta) of a fixture-format .npz: official state_dict entries under G/ and D/,
+    and meta_json with the constructor arguments. Nothing pickled is loaded."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -211,8 +212,13 @@ def load_stylegan2_ada(path, modconv="activation"):
         raise FileNotFoundError(f"no such checkpoint: {path}") from None
     if "meta_json" not in arrays:
         raise ConversionError(f"{path}: no meta_json entry; expected the fixture format "
-                              "(G/<name>, D/<name> state_dict entries and meta_json with G_kwargs)")
-    meta = json.loads(bytes(arrays["meta_json"]))
+                              "(G/<name>, D/<name> state_dict entries and meta_json)")
+    return arrays, json.loads(bytes(arrays["meta_json"]))
+
+
+def load_stylegan2_ada(path, modconv="activation"):
+    """Returns a StyleGAN2 from a fixture-format .npz (G/..., D/... official state_dicts + meta_json)."""
+    arrays, meta = read_fixture_npz(path)
     g_state = {k[2:]: v for k, v in arrays.items() if k.startswith("G/")}
     d_state = {k[2:]: v for k, v in arrays.items() if k.startswith("D/")}
     return from_state_dicts(meta["G_kwargs"], g_state, meta.get("D_kwargs"), d_state, modconv)
