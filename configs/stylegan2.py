@@ -11,25 +11,9 @@ ADA runs the top 4 resolutions in fp16; jaxstyle computes in float32.
 Reference: FFHQ 1024 FID 2.84 (StyleGAN2 paper, config F).
 """
 
-import ml_collections
-
-from configs import default
+from configs.ada import ada_preset
 
 
 def get_config():
     """Returns the ConfigDict for config F at 1024."""
-    c = default.get_config()
-    c.total_kimg = 25000.0
-    c.data = ml_collections.ConfigDict(dict(source="", resolution=1024, seed=0, workers=8, prefetch=2))
-    c.model = ml_collections.ConfigDict(dict(
-        z_dim=512, w_dim=512, mapping_layers=8, channel_base=32768, channel_max=512, architecture="skip",
-        d_architecture="resnet", conv_clamp=256.0, modconv="activation", mbstd_num_channels=1))
-    c.objective = ml_collections.ConfigDict(dict(
-        batch_size=32, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, r1_interval=16, pl_weight=2.0,
-        pl_interval=4, pl_batch_shrink=2, style_mixing_prob=0.9, ema_kimg=10.0, ema_rampup=None,
-        mbstd_group_size=4))
-    c.log_every_kimg = 4.0
-    c.sample_every_kimg = 200.0
-    c.checkpoint_every_kimg = 200.0
-    c.sample_grid = (4, 8)
-    return c
+    return ada_preset(1024, batch=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10.0, ema=10.0)

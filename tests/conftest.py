@@ -21,11 +21,16 @@ def rel_err(actual, expected):
     return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
 
 
+def read_fixture(name):
+    """Returns every array of tests/fixtures/<name> as a dict."""
+    with np.load(FIXTURES / name) as data:
+        return {k: data[k] for k in data.files}
+
+
 @pytest.fixture(scope="session")
 def sg2_fixture():
     """The official StyleGAN2-ADA outputs on random weights (tests/fixtures/README.md)."""
-    with np.load(FIXTURES / "stylegan2_ada_visible.npz") as data:
-        return {k: data[k] for k in data.files}
+    return read_fixture("stylegan2_ada_visible.npz")
 
 
 @pytest.fixture(scope="session")

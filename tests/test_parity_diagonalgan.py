@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, rel_err
+from conftest import FIXTURES, read_fixture, rel_err
 from jaxstyle.interop import ConversionError, load_diagonalgan
 
 TOL = 1e-5
@@ -17,8 +17,7 @@ TOL = 1e-5
 
 @pytest.fixture(scope="module")
 def fx():
-    with np.load(FIXTURES / "diagonalgan_visible.npz") as data:
-        return {k: data[k] for k in data.files}
+    return read_fixture("diagonalgan_visible.npz")
 
 
 @pytest.fixture(scope="module")
