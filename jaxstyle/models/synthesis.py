@@ -1,7 +1,8 @@
 """Synthesis network W+ -> image (StyleGAN2-ADA `SynthesisNetwork`), NHWC, read bottom-up.
 
-Layer: affine style -> modulated 3x3 conv (up by 2 in a block's first layer) -> noise ->
-bias + lrelu. Block: two layers and a ToRGB. Network: a block per resolution 4..R with
+Layer: affine style -> modulated 3x3 conv (up by 2 in a block's first layer) -> content op
+(noise as StyleGAN2; DAT, diagonal attention from a content code, as DiagonalGAN on this
+backbone; or none) -> bias + lrelu. Block: two layers and a ToRGB. Network: a block per resolution 4..R with
 channels min(channel_base // res, channel_max). Architectures as official: "skip" (the
 StyleGAN2 default: RGB outputs of all blocks upsampled and summed), "orig" (ToRGB on the
 last block only) and "resnet" (residual blocks, ToRGB on the last block only).
@@ -13,8 +14,9 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxstyle.models.adain_block import AdaINBlock, PlainToRGB, upsample_nearest
+from jaxstyle.models.adain_block import CONTENT_OPS, AdaINBlock, PlainToRGB, upsample_nearest
 from jaxstyle.nn.bias_act import activation_gain, bias_act
+from jaxstyle.nn.dat import DiagonalAttention
 from jaxstyle.nn.equalized import EqualConv, EqualDense, normal_init
 from jaxstyle.nn.modulated_conv import modulated_conv2d
 from jaxstyle.nn.noise import NoiseInjection
@@ -42,28 +44,30 @@ def synthesis_num_ws(img_resolution):
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated conv (+ noise) + bias + lrelu; `up=2` doubles the resolution."""
+    """Modulated conv + content op (noise | dat | none) + bias + lrelu; `up=2` doubles the resolution."""
 
     features: int
     kernel_size: int = 3
     up: int = 1
-    use_noise: bool = True
+    content_op: str = "noise"
     activation: str = "lrelu"
     resample_filter: Sequence[int] = (1, 3, 3, 1)
     conv_clamp: Optional[float] = None
     modconv: str = "activation"                # "activation" | "weights" (see nn.modulated_conv)
 
     @nn.compact
-    def __call__(self, x, w, noise_mode="random", gain=1.0):
-        """Returns the layer output (B, H*up, W*up, features)."""
+    def __call__(self, x, w, noise_mode="random", gain=1.0, content=None):
+        """Returns the layer output (B, H*up, W*up, features); `content` (B, dim) feeds DAT."""
         in_ch, k = x.shape[-1], self.kernel_size
         styles = EqualDense(in_ch, bias_init=1.0, name="affine")(w)
         kernel = self.param("kernel", normal_init(), (k, k, in_ch, self.features))
         x = modulated_conv2d(x, kernel, styles, demodulate=True, up=self.up, padding=k // 2,
                              resample_filter=setup_filter(self.resample_filter),
                              formulation=self.modconv)
-        if self.use_noise:
+        if self.content_op == "noise":
             x = NoiseInjection(name="noise")(x, noise_mode)
+        elif self.content_op == "dat":
+            x = DiagonalAttention(name="dat")(x, content)
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, bias, self.activation, gain=activation_gain(self.activation) * gain,
@@ -103,6 +107,7 @@ class SynthesisBlock(nn.Module):
     resample_filter: Sequence[int] = (1, 3, 3, 1)
     conv_clamp: Optional[float] = None
     modconv: str = "activation"
+    content_op: str = "noise"
 
     @property
     def num_conv(self):
@@ -113,25 +118,29 @@ class SynthesisBlock(nn.Module):
         return 1 if (self.is_last or self.architecture == "skip") else 0
 
     @nn.compact
-    def __call__(self, x, img, ws, noise_mode="random"):
-        """Returns (features, image) after this block; ws holds num_conv + num_torgb slots."""
+    def __call__(self, x, img, ws, noise_mode="random", contents=None):
+        """Returns (features, image) after this block; ws (and contents) hold num_conv + num_torgb slots."""
         layer = dict(resample_filter=self.resample_filter, conv_clamp=self.conv_clamp,
-                     modconv=self.modconv)
+                     modconv=self.modconv, content_op=self.content_op)
+        c = lambda i: None if contents is None else contents[:, i]
         if self.in_channels == 0:
             const = self.param("const", normal_init(),
                                (self.resolution, self.resolution, self.out_channels))
             x = jnp.broadcast_to(const[None].astype(ws.dtype), (ws.shape[0],) + const.shape)
-            x = SynthesisLayer(self.out_channels, name="conv1", **layer)(x, ws[:, 0], noise_mode)
+            x = SynthesisLayer(self.out_channels, name="conv1", **layer)(x, ws[:, 0], noise_mode, content=c(0))
         elif self.architecture == "resnet":
             y = EqualConv(self.out_channels, 1, use_bias=False, up=2,
                           resample_filter=self.resample_filter, name="skip")(x, gain=math.sqrt(0.5))
-            x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(x, ws[:, 0], noise_mode)
+            x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(
+                x, ws[:, 0], noise_mode, content=c(0))
             x = SynthesisLayer(self.out_channels, name="conv1", **layer)(
-                x, ws[:, 1], noise_mode, gain=math.sqrt(0.5))
+                x, ws[:, 1], noise_mode, gain=math.sqrt(0.5), content=c(1))
             x = y + x
         else:
-            x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(x, ws[:, 0], noise_mode)
-            x = SynthesisLayer(self.out_channels, name="conv1", **layer)(x, ws[:, 1], noise_mode)
+            x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(
+                x, ws[:, 0], noise_mode, content=c(0))
+            x = SynthesisLayer(self.out_channels, name="conv1", **layer)(
+                x, ws[:, 1], noise_mode, content=c(1))
 
         if img is not None:
             img = upsample2d(img, setup_filter(self.resample_filter))
@@ -147,7 +156,9 @@ class SynthesisNetwork(nn.Module):
 
     style_op "modconv" is StyleGAN2 (blocks above, architectures orig/skip/resnet); "adain" is
     StyleGAN1 / DiagonalGAN (`adain_block.py`): progressive output at `resolution` with the
-    official nearest-upsampled fade-in, and `content_op` "dat" (DiagonalGAN), "noise" or "none".
+    official nearest-upsampled fade-in. content_op "noise" (StyleGAN), "dat" (DiagonalGAN:
+    diagonal attention from content codes, which route per slot as the styles do; no noise
+    in those layers) or "none", for either style op.
     """
 
     img_resolution: int
@@ -159,7 +170,7 @@ class SynthesisNetwork(nn.Module):
     conv_clamp: Optional[float] = None
     modconv: str = "activation"
     style_op: str = "modconv"
-    content_op: str = "noise"                  # adain: "dat" | "noise" | "none"
+    content_op: str = "noise"                  # "noise" | "dat" | "none"
     dat_max_resolution: int = 256              # official DiagonalGAN: no DAT at 512 and 1024
 
     @property
@@ -170,13 +181,21 @@ class SynthesisNetwork(nn.Module):
     def __call__(self, ws, noise_mode="random", contents=None, resolution=None, alpha=1.0):
         """Returns the image (B, r, r, img_channels); block b reads slots [i_b, i_b + conv + torgb).
 
-        contents, resolution (r, default R) and alpha (fade-in weight) apply to style_op "adain".
+        contents (content_op "dat"): (B, dim) for every slot or (B, num_ws, dim) per slot.
+        resolution (r, default R) and alpha (fade-in weight) apply to style_op "adain".
         """
         check_resolution(self.img_resolution)
         if self.style_op not in STYLE_OPS:
             raise ValueError(f"unknown style op {self.style_op!r}; use one of {STYLE_OPS}")
+        if self.content_op not in CONTENT_OPS:
+            raise ValueError(f"unknown content op {self.content_op!r}; use one of {CONTENT_OPS}")
+        if self.content_op == "dat" and contents is None:
+            raise ValueError('content_op "dat" needs content codes (contents=...)')
+        contents = self._slots(contents)
         if self.style_op == "adain":
-            return self._adain(ws, contents, noise_mode, resolution or self.img_resolution, alpha)
+            return self._adain(self._slots(ws), contents, noise_mode, resolution or self.img_resolution, alpha)
+        if resolution not in (None, self.img_resolution):
+            raise ValueError("progressive output (resolution=...) needs style_op 'adain'")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown synthesis architecture {self.architecture!r}; use one of {ARCHITECTURES}")
         if self.img_channels < 1:
@@ -192,19 +211,26 @@ class SynthesisNetwork(nn.Module):
                 out_channels=channels_for(res, self.channel_base, self.channel_max),
                 resolution=res, img_channels=self.img_channels, is_last=res == self.img_resolution,
                 architecture=self.architecture, resample_filter=self.resample_filter,
-                conv_clamp=self.conv_clamp, modconv=self.modconv, name=f"b{res}")
+                conv_clamp=self.conv_clamp, modconv=self.modconv,
+                content_op=self._content_op(res), name=f"b{res}")
             n = block.num_conv + block.num_torgb
-            x, img = block(x, img, ws[:, w_idx:w_idx + n], noise_mode)
+            x, img = block(x, img, ws[:, w_idx:w_idx + n], noise_mode,
+                           None if contents is None else contents[:, w_idx:w_idx + n])
             w_idx += block.num_conv
         return img
 
+    def _slots(self, codes):
+        """Returns codes as (B, num_ws, dim): one code for every slot is broadcast."""
+        if codes is None or codes.ndim == 3:
+            return codes
+        return jnp.broadcast_to(codes[:, None], (codes.shape[0], self.num_ws, codes.shape[-1]))
+
+    def _content_op(self, res):
+        """Returns the content op at resolution res: DAT only up to dat_max_resolution."""
+        return "none" if self.content_op == "dat" and res > self.dat_max_resolution else self.content_op
+
     def _adain(self, ws, contents, noise_mode, out_res, alpha):
         """StyleGAN1 / DiagonalGAN synthesis: block i uses slots 2i, 2i+1; ToRGB at out_res."""
-        slots = lambda a: None if a is None else (
-            jnp.broadcast_to(a[:, None], (a.shape[0], self.num_ws, a.shape[-1])) if a.ndim == 2 else a)
-        ws, contents = slots(ws), slots(contents)
-        if self.content_op == "dat" and contents is None:
-            raise ValueError('content_op "dat" needs content codes (contents=...)')
         check_resolution(out_res)
         if out_res > self.img_resolution:
             raise ValueError(f"resolution {out_res} is above this network's {self.img_resolution}")
@@ -217,8 +243,7 @@ class SynthesisNetwork(nn.Module):
             prev, x = x, AdaINBlock(
                 in_channels=channels_for(res // 2, self.channel_base, self.channel_max) if i else 0,
                 out_channels=channels_for(res, self.channel_base, self.channel_max), resolution=res,
-                content_op="none" if self.content_op == "dat" and res > self.dat_max_resolution
-                else self.content_op, name=f"b{res}")(
+                content_op=self._content_op(res), name=f"b{res}")(
                     x, ws[:, 2 * i:2 * i + 2], None if contents is None else contents[:, 2 * i:2 * i + 2],
                     noise_mode)
             if self.is_initializing():

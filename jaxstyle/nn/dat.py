@@ -3,6 +3,10 @@
 A content code c sets one attention map d = sigmoid(fc(c)) at the layer's resolution, shared by
 every channel: y = x + gamma * d * x = (I + gamma diag(d)) X. A following instance norm cancels
 any spatially constant d, so content acts only through where d varies.
+
+For the paper's attention figures the layer also records d (collection 'intermediates', name
+'attention', when that collection is mutable) and lets a caller edit it: an optional variable
+'dat_edits'/'scale' of shape (H, W) or (B, H, W) multiplies d before it is applied.
 """
 
 import math
@@ -11,6 +15,8 @@ import flax.linen as nn
 import jax
 
 from jaxstyle.nn.equalized import EqualDense
+
+EDITS = "dat_edits"
 
 
 class DiagonalAttention(nn.Module):
@@ -22,6 +28,9 @@ class DiagonalAttention(nn.Module):
         b, h, w, _ = x.shape
         logits = EqualDense(h * w, gain=math.sqrt(2), name="fc")(content)  # StyleGAN1 He scaling
         d = jax.nn.sigmoid(logits).reshape(b, h, w)
+        if self.has_variable(EDITS, "scale"):
+            d = d * self.get_variable(EDITS, "scale")
+        self.sow("intermediates", "attention", d)
         gamma = self.param("gamma", nn.initializers.ones, ())
-        y = x + gamma * d[..., None] * x
+        y = x + gamma * d[..., None].astype(x.dtype) * x
         return (y, d) if return_map else y
