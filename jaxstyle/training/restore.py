@@ -1,0 +1,59 @@
+"""Open a training run's newest checkpoint for sampling, evaluation and editing tools."""
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+from ml_collections import ConfigDict
+
+from jaxstyle.checkpoint import Checkpointer
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A restored run: its config, data source, networks, objective and train states."""
+
+    config: ConfigDict
+    source: Any
+    G: Any
+    D: Any
+    objective: Any
+    state: Any                 # newest checkpoint's TrainState
+    init: Any                  # the run's TrainState at initialisation (same seed)
+
+
+def load_run(workdir):
+    """Returns the Run in `workdir` (config.json and checkpoints/ as train.py writes them).
+
+    Raises FileNotFoundError naming what is missing.
+    """
+    from jaxstyle.data.registry import open_source
+    from jaxstyle.parallel import make_mesh
+    from jaxstyle.training.loop import build, identity, trainer_for
+
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: pass the --workdir of a train.py run")
+    with open(path) as f:
+        config = ConfigDict(json.load(f))
+    config.sample_grid = tuple(config.sample_grid)
+    source = open_source(config.data.source, config.data.resolution, seed=config.data.get("seed", 0))
+    G, D, objective = build(config, source)
+    trainer = trainer_for(G, D, objective, make_mesh())
+    init = trainer.init_state(jax.random.key(config.seed))
+    restored = Checkpointer(os.path.join(workdir, "checkpoints"), asynchronous=False).restore(init, identity(config))
+    if restored is None:
+        raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
+    return Run(config, source, G, D, objective, restored[0], init)
+
+
+def load_diagonalgan_run(workdir):
+    """Returns a DiagonalGAN handle on the G_ema of the newest checkpoint in `workdir`."""
+    from jaxstyle.models.diagonalgan import DiagonalGAN
+    run = load_run(workdir)
+    if not run.G.has_content:
+        raise ValueError(f"{workdir} trained a generator without content codes "
+                         f"(content_op {run.G.content_op!r}); use a diagonalgan preset")
+    return DiagonalGAN(run.G, run.state.g_ema)
