@@ -4,12 +4,14 @@ The loop never waits on the device except at log, sample and checkpoint points, 
 fetches the metrics once (and stops on a NaN before anything is saved).
 """
 
+import dataclasses
 import functools
 import math
 import os
 import signal
 import time
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +23,7 @@ from jaxstyle.images import make_grid, to_uint8
 from jaxstyle.logging import RunLogger, save_config
 from jaxstyle.models import Discriminator, Generator
 from jaxstyle.parallel import make_mesh
+from jaxstyle.training.progressive import Phase, phase_at
 from jaxstyle.training.steps import Objective, Trainer
 
 
@@ -39,34 +42,63 @@ def build(config, source):
     """
     try:
         G, D, objective = _build(config, source)
-        jax.eval_shape(lambda: G.init({"params": jax.random.key(0)}, jnp.zeros((1, G.z_dim)),
-                                      jnp.zeros((1, G.c_dim)) if G.c_dim else None, noise_mode="const"))
-        img = jnp.zeros((objective.mbstd_group_size, G.img_resolution, G.img_resolution, G.img_channels))
+        args, kwargs = G.example_inputs()
+        jax.eval_shape(lambda: G.init({"params": jax.random.key(0)}, *args, **kwargs))
+        img = jnp.zeros((objective.mbstd_group_size or 1, G.img_resolution, G.img_resolution, G.img_channels))
         jax.eval_shape(lambda: D.init(jax.random.key(0), img, jnp.zeros((img.shape[0], D.c_dim)) if D.c_dim else None))
     except (ValueError, TypeError, AttributeError, KeyError) as e:
         raise ConfigError(f"invalid configuration: {e}") from e
     return G, D, objective
 
 
+# Model settings a preset may leave out (the StyleGAN2 defaults); `identity` still lists them.
+MODEL_DEFAULTS = dict(style_op="modconv", content_op="noise", dat_max_resolution=256,
+                      mapping_lr_multiplier=0.01, mapping_weight_gain=1.0, mapping_act_gain=None)
+
+
 def _build(config, source):
-    m = config.model
-    G = Generator(z_dim=m.z_dim, c_dim=source.label_dim, w_dim=m.w_dim,
+    m = {**MODEL_DEFAULTS, **config.model.to_dict()}
+    G = Generator(z_dim=m["z_dim"], c_dim=source.label_dim, w_dim=m["w_dim"],
                   img_resolution=source.resolution, img_channels=source.num_channels,
-                  mapping_layers=m.mapping_layers, channel_base=m.channel_base,
-                  channel_max=m.channel_max, architecture=m.architecture, conv_clamp=m.conv_clamp,
-                  modconv=m.modconv)
-    D = Discriminator(img_resolution=source.resolution, img_channels=source.num_channels,
-                      c_dim=source.label_dim, architecture=m.d_architecture,
-                      channel_base=m.channel_base, channel_max=m.channel_max,
-                      conv_clamp=m.conv_clamp, mbstd_group_size=config.objective.mbstd_group_size,
-                      mbstd_num_channels=m.mbstd_num_channels)
+                  mapping_layers=m["mapping_layers"], channel_base=m["channel_base"],
+                  channel_max=m["channel_max"], architecture=m["architecture"], conv_clamp=m["conv_clamp"],
+                  modconv=m["modconv"], **{k: m[k] for k in MODEL_DEFAULTS})
+    if m["d_architecture"] == "progressive":
+        from jaxstyle.models.progressive_discriminator import ProgressiveDiscriminator
+        D = ProgressiveDiscriminator(img_resolution=source.resolution, img_channels=source.num_channels,
+                                     c_dim=source.label_dim, channel_base=m["channel_base"],
+                                     channel_max=m["channel_max"])
+    else:
+        D = Discriminator(img_resolution=source.resolution, img_channels=source.num_channels,
+                          c_dim=source.label_dim, architecture=m["d_architecture"],
+                          channel_base=m["channel_base"], channel_max=m["channel_max"],
+                          conv_clamp=m["conv_clamp"], mbstd_group_size=config.objective.mbstd_group_size,
+                          mbstd_num_channels=m["mbstd_num_channels"])
+    if _progressive(config) and m["style_op"] != "adain":
+        raise ValueError("progressive growing needs model.style_op 'adain' (fade-in between ToRGB outputs)")
+    if _progressive(config) and m["d_architecture"] != "progressive":
+        raise ValueError("progressive growing needs model.d_architecture 'progressive'")
     return G, D, Objective(**config.objective.to_dict())
 
 
-@functools.lru_cache(maxsize=8)
-def trainer_for(G, D, objective, mesh):
-    """Returns a Trainer, reused for equal (G, D, objective, mesh) so a process compiles once."""
-    return Trainer(G, D, objective, mesh)
+def _progressive(config):
+    p = config.get("progressive")
+    return p if p is not None and p.get("enabled", True) else None
+
+
+@functools.lru_cache(maxsize=16)
+def trainer_for(G, D, objective, mesh, resolution=None):
+    """Returns a Trainer, reused for equal arguments so a process compiles each phase once."""
+    return Trainer(G, D, objective, mesh, resolution)
+
+
+def schedule(config, G, objective):
+    """Returns nimg -> Phase: the progressive schedule, or one phase at full resolution."""
+    p = _progressive(config)
+    if p is None:
+        return lambda nimg: Phase(0, G.img_resolution, 1.0, objective.batch_size, objective.g_lr, 0, nimg)
+    return lambda nimg: phase_at(nimg, p.init_resolution, G.img_resolution, p.phase_kimg,
+                                 p.batch.to_dict(), p.lr.to_dict(), p.batch_default, p.lr_default)
 
 
 def identity(config):
@@ -90,11 +122,16 @@ class _Preemption:
 
 
 def _sample_fn(G, seed, n):
-    z = jax.random.normal(jax.random.key(seed), (n, G.z_dim))
+    keys = jax.random.split(jax.random.key(seed))
+    z = jax.random.normal(keys[0], (n, G.z_dim))
+    z_content = jax.random.normal(keys[1], (n, G.z_dim)) if G.has_content else None
 
-    @jax.jit
-    def sample(g_ema, c):
-        return G.apply(g_ema, z, c, noise_mode="const")
+    @functools.partial(jax.jit, static_argnums=2)
+    def sample(g_ema, c, resolution, alpha):
+        def run(module):
+            contents = module.map_content(z_content) if G.has_content else None
+            return module.synthesize(module.map(z, c), "const", contents, resolution, alpha)
+        return nn.apply(run, G)(g_ema)
     return sample
 
 
@@ -121,21 +158,20 @@ def train(config, workdir, source=None, mesh=None, max_steps=None, progress=True
         source.check()  # decode every image now, not hours into the run
     mesh = mesh if mesh is not None else make_mesh()
     G, D, objective = build(config, source)
-    trainer = trainer_for(G, D, objective, mesh)
-    batch_size = objective.batch_size
-    total_steps = int(math.ceil(config.total_kimg * 1000 / batch_size))
-    every = lambda kimg: max(1, int(round(kimg * 1000 / batch_size)))
-    log_every, sample_every, ckpt_every = (every(config.log_every_kimg), every(config.sample_every_kimg),
-                                           every(config.checkpoint_every_kimg))
+    phase_of = schedule(config, G, objective)
+    progressive = _progressive(config) is not None
+    total_nimg = int(round(config.total_kimg * 1000))
+    every = {name: max(1, int(round(config[f"{name}_every_kimg"] * 1000)))
+             for name in ("log", "sample", "checkpoint")}
 
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints)
-    state = trainer.init_state(jax.random.key(config.seed))
+    state = trainer_for(G, D, objective, mesh).init_state(jax.random.key(config.seed))
     restored = ckpt.restore(state, identity(config))
-    position = 0
+    data_state = {}
     if restored is not None:
         state, data_state = restored
-        position = data_state["position"]
     start = int(state.step)
+    nimg = data_state.get("nimg", start * objective.batch_size)
     chief = jax.process_index() == 0  # one process writes logs and images
     if chief:
         save_config(workdir, config.to_dict())
@@ -146,46 +182,61 @@ def train(config, workdir, source=None, mesh=None, max_steps=None, progress=True
     if G.c_dim:
         labels = jnp.asarray(np.eye(G.c_dim, dtype=np.float32)[np.arange(rows * cols) % G.c_dim])
 
-    def save_grid(step):
-        grid = make_grid(to_uint8(sample(state.g_ema, labels)), rows, cols)
+    def save_grid(step, nimg, phase):
+        images = sample(state.g_ema, labels, phase.resolution if progressive else None, jnp.float32(phase.alpha))
+        grid = make_grid(to_uint8(images), rows, cols)
         if logger is None:
             return
-        logger.image(step, f"samples/fakes{step * batch_size // 1000:06d}kimg", grid)
+        logger.image(step, f"samples/fakes{nimg // 1000:06d}kimg", grid)
         logger.image(step, "samples/latest", grid)
 
+    def open_batches(phase, position):
+        # Progressive: a fresh stream per stage (its own batch size), positioned by images used.
+        seed = config.data.get("seed", 0) + config.seed + (phase.stage if progressive else 0)
+        return GlobalBatches(source, phase.batch_size, mesh, seed=seed, position=position,
+                             prefetch=config.data.get("prefetch", 2), workers=config.data.get("workers", 2))
+
     preemption = _Preemption()
-    batches = GlobalBatches(source, batch_size, mesh, seed=config.data.get("seed", 0) + config.seed,
-                            position=position, prefetch=config.data.get("prefetch", 2),
-                            workers=config.data.get("workers", 2))
-    end = total_steps if max_steps is None else min(total_steps, start + max_steps)
-    bar = tqdm(total=end, initial=start, disable=not (progress and chief), unit="it", dynamic_ncols=True)
-    pending, tick_time, tick_step = [], time.time(), start
+    phase = phase_of(nimg)
+    batches = open_batches(phase, phase.used // phase.batch_size if progressive else data_state.get("position", start))
+    end = None if max_steps is None else start + max_steps
+    bar = tqdm(total=total_nimg // 1000, initial=nimg // 1000, disable=not (progress and chief), unit="kimg",
+               dynamic_ncols=True)
+    pending, tick_time, tick_nimg, step = [], time.time(), nimg, start
     try:
         if start == 0:
-            save_grid(0)
-        for step in range(start, end):
-            state, metrics = trainer.iteration(state, next(batches), step)
+            save_grid(0, 0, phase)
+        while nimg < total_nimg and (end is None or step < end):
+            phase = phase_of(nimg)
+            trainer = trainer_for(G, D, _phase_objective(objective, phase, progressive), mesh,
+                                  phase.resolution if progressive else None)
+            if progressive and phase.used == 0 and step > start:
+                batches.close()
+                batches = open_batches(phase, 0)
+            state, metrics = trainer.iteration(state, next(batches), step, phase.alpha, nimg + phase.batch_size)
             pending.append(metrics)
-            done = step + 1
-            stop = preemption.requested
-            if done % log_every == 0 or done % ckpt_every == 0 or done == end or stop:
+            prev, nimg, step = nimg, nimg + phase.batch_size, step + 1
+            fires = {k: nimg // v > prev // v or nimg >= total_nimg for k, v in every.items()}
+            stop = preemption.requested or step == end
+            if fires["log"] or fires["checkpoint"] or stop:
                 host = _mean_metrics(jax.device_get(pending))
                 pending = []
-                _check_finite(done, host)
-                sec_per_kimg = (time.time() - tick_time) / max((done - tick_step) * batch_size / 1000, 1e-9)
-                tick_time, tick_step = time.time(), done
-                kimg = done * batch_size / 1000
+                _check_finite(step, host)
+                sec_per_kimg = (time.time() - tick_time) / max((nimg - tick_nimg) / 1000, 1e-9)
+                tick_time, tick_nimg = time.time(), nimg
+                extra = dict(resolution=phase.resolution, alpha=round(phase.alpha, 4)) if progressive else {}
                 if logger is not None:
-                    logger.scalars(done, host, kimg=round(kimg, 3), sec_per_kimg=round(sec_per_kimg, 3))
-                bar.set_postfix_str(f"kimg {kimg:.1f} sec/kimg {sec_per_kimg:.1f} "
-                                    f"G {host.get('loss/G', float('nan')):.3f} D {host.get('loss/D', float('nan')):.3f}")
-            if done % sample_every == 0 or done == end:
-                save_grid(done)
-            if done % ckpt_every == 0 or done == end or stop:
-                ckpt.save(done, state, batches.state(), identity(config))
-            bar.update(1)
-            if stop:
-                print(f"SIGTERM: saved iteration {done} to {workdir}; resume with the same command.", flush=True)
+                    logger.scalars(step, host, kimg=round(nimg / 1000, 3), sec_per_kimg=round(sec_per_kimg, 3), **extra)
+                bar.set_postfix_str(f"sec/kimg {sec_per_kimg:.1f} G {host.get('loss/G', float('nan')):.3f} "
+                                    f"D {host.get('loss/D', float('nan')):.3f}"
+                                    + (f" res {phase.resolution} alpha {phase.alpha:.2f}" if progressive else ""))
+            if fires["sample"]:
+                save_grid(step, nimg, phase)
+            if fires["checkpoint"] or stop:
+                ckpt.save(step, state, {**batches.state(), "nimg": nimg}, identity(config))
+            bar.update(nimg // 1000 - prev // 1000)
+            if preemption.requested:
+                print(f"SIGTERM: saved iteration {step} to {workdir}; resume with the same command.", flush=True)
                 break
     finally:
         bar.close()
@@ -195,6 +246,13 @@ def train(config, workdir, source=None, mesh=None, max_steps=None, progress=True
             logger.close()
         preemption.restore()
     return state
+
+
+def _phase_objective(objective, phase, progressive):
+    """Returns the objective of a progressive phase: its batch size and learning rate."""
+    if not progressive:
+        return objective
+    return dataclasses.replace(objective, batch_size=phase.batch_size, g_lr=phase.lr, d_lr=phase.lr)
 
 
 def _mean_metrics(records):
