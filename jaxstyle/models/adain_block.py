@@ -1,15 +1,17 @@
 """The StyleGAN1 / DiagonalGAN synthesis block: the "adain" style op of the synthesis network.
 
-    conv1 (constant input, or nearest x2 -> 3x3 conv -> blur) -> content op -> AdaIN -> lrelu
-    conv2 (3x3 conv)                                          -> content op -> AdaIN -> lrelu
+    conv1 (constant input, or up-conv -> blur) -> content op -> AdaIN -> lrelu
+    conv2 (3x3 conv)                           -> content op -> AdaIN -> lrelu
+
+The up-conv is nearest x2 -> 3x3 conv, or, as in the official `fused=True` blocks, at
+`fused_min_resolution` (512) and above a FusedUpsample (`nn/fused_resample.py`, a stride-2
+transposed conv) still named conv1, so the official `progression.{7,8}.conv1.0.weight/bias`
+land in `b512/conv1/...` and `b1024/conv1/...`.
 
 Convolutions use StyleGAN1's equalized learning rate (He gain sqrt(2/fan_in)) and a plain leaky
 ReLU (slope 0.2, no gain). The content op is DAT (DiagonalGAN), noise (StyleGAN1) or none.
 Block i reads style and content slots 2i and 2i+1. Submodule names follow the official ones
 (conv1, conv2, adain1, adain2, dat1, dat2, torgb) so weights import by name.
-Not yet here: the official 512 and 1024 blocks up-sample with a fused transposed convolution
-(FusedUpsample); these blocks use nearest + conv + blur at every resolution, so official
-checkpoints above 256x256 do not import (the importer names the missing key).
 """
 
 import math
@@ -21,6 +23,7 @@ import jax.numpy as jnp
 from jaxstyle.nn.adain import AdaIN
 from jaxstyle.nn.dat import DiagonalAttention
 from jaxstyle.nn.equalized import EqualConv, normal_init
+from jaxstyle.nn.fused_resample import FusedUpsample
 from jaxstyle.nn.noise import NoiseInjection
 from jaxstyle.nn.upfirdn2d import filter2d, setup_filter
 
@@ -40,6 +43,7 @@ class AdaINBlock(nn.Module):
     out_channels: int
     resolution: int
     content_op: str = "dat"
+    fused_min_resolution: int = 512            # official: fused up-conv in the 512 and 1024 blocks
 
     def _content(self, x, content, index, noise_mode):
         if self.content_op == "dat":
@@ -58,7 +62,10 @@ class AdaINBlock(nn.Module):
             const = self.param("const", normal_init(), (self.resolution, self.resolution, self.out_channels))
             x = jnp.broadcast_to(const[None], (styles.shape[0],) + const.shape)
         else:
-            x = EqualConv(self.out_channels, 3, name="conv1", **conv)(upsample_nearest(x))
+            if self.resolution >= self.fused_min_resolution:
+                x = FusedUpsample(self.out_channels, name="conv1")(x)
+            else:
+                x = EqualConv(self.out_channels, 3, name="conv1", **conv)(upsample_nearest(x))
             x = filter2d(x, setup_filter([1, 2, 1]))
         slot = lambda a, i: None if a is None else a[:, i]
         for i in (1, 2):
