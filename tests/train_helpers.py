@@ -15,12 +15,12 @@ TINY = {
 }
 
 
-def tiny_config(**overrides):
-    """Returns configs/default.py with TINY and `overrides` ('a.b' keys) applied."""
+def tiny_config(preset="default", tiny=TINY, **overrides):
+    """Returns configs/<preset>.py with `tiny` and `overrides` ('a.b' keys) applied."""
     sys.path.insert(0, ROOT)
-    from configs import default
-    config = default.get_config()
-    for key, value in {**TINY, **overrides}.items():
+    import importlib
+    config = importlib.import_module(f"configs.{preset}").get_config()
+    for key, value in {**tiny, **overrides}.items():
         node, *path = key.split(".")[::-1]
         target = config
         for part in reversed(path):
