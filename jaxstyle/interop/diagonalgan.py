@@ -4,6 +4,12 @@ The official generator is rosinality's progressive StyleGAN1 with a second (cont
 network and DAT layers; jaxstyle runs it as the synthesis network with style_op "adain" and
 content_op "dat". Official names translate by rule (`official_name`); EqualLR's raw
 `weight_orig` is stored as is, since jaxstyle applies the same sqrt(2/fan_in) at run time.
+The 512 and 1024 blocks up-sample with FusedUpsample, whose raw `weight` (in, out, 3, 3) and
+`bias` (`progression.{7,8}.conv1.0`) land in `b512/conv1`, `b1024/conv1` (its Blur is `conv1.1`).
+
+`load_diagonalgan` reads official train.py checkpoints (`.model`, through `torch_pickle`: no torch,
+nothing in the file executed), bare generator state_dicts saved with torch.save, and the
+fixture-format .npz; sizes that a `.model` does not record are read off its key names and shapes.
 """
 
 import math
@@ -13,12 +19,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle.interop import torch_pickle
 from jaxstyle.interop.stylegan2_ada import ConversionError, read_fixture_npz
 from jaxstyle.models.diagonalgan import DiagonalGAN
 from jaxstyle.models.generator import Generator
 from jaxstyle.models.synthesis import channels_for
 
 BLUR = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
+FUSED_MIN_RESOLUTION = 512   # official: the 512 and 1024 blocks up-sample with FusedUpsample
+CHECKPOINT_KEYS = ("generator", "discriminator", "g_optimizer", "d_optimizer", "g_running")
 
 
 def official_name(path):
@@ -31,12 +40,15 @@ def official_name(path):
     if path[0].startswith("torgb"):
         i = int(math.log2(int(path[0][5:]))) - 2
         return f"generator.to_rgb.{i}.conv.{'weight_orig' if path[-1] == 'kernel' else 'bias'}"
-    i = int(math.log2(int(path[0][1:]))) - 2
-    block = f"generator.progression.{i}"
+    res = int(path[0][1:])
+    block = f"generator.progression.{int(math.log2(res)) - 2}"
     leaf = "weight_orig" if path[-1] == "kernel" else path[-1]
     part = path[1]
     if part == "const":
         return f"{block}.conv1.input"
+    if part == "conv1" and res >= FUSED_MIN_RESOLUTION:
+        # FusedUpsample is not wrapped in EqualLR: its raw parameter is `weight`, not `weight_orig`.
+        return f"{block}.conv1.0.{'weight' if path[-1] == 'kernel' else 'bias'}"
     if part == "conv1":
         return f"{block}.conv1.1.conv.{leaf}"
     if part == "conv2":
@@ -50,7 +62,10 @@ def official_name(path):
 
 
 def _to_jax(name, value, shape):
-    if name.endswith(".input"):
+    """Returns the official value `name` in jaxstyle's layout, checked against `shape`."""
+    if name.endswith(".conv1.0.weight"):
+        value = value.transpose(2, 3, 0, 1)  # FusedUpsample (in, out, kh, kw) -> (kh, kw, in, out)
+    elif name.endswith(".input"):
         value = value[0].transpose(1, 2, 0)  # (1, C, H, W) -> (H, W, C)
     elif name.endswith("weight_orig") and value.ndim == 2:
         value = value.T
@@ -61,6 +76,12 @@ def _to_jax(name, value, shape):
     if value.shape != tuple(shape):
         raise ConversionError(f"key {name!r} has shape {value.shape} after conversion, expected {tuple(shape)}")
     return jnp.asarray(value, jnp.float32)
+
+
+def _is_blur(name):
+    """Returns whether `name` is a Blur buffer: conv1.2 after nearest + conv, conv1.1 after FusedUpsample."""
+    m = re.fullmatch(r"generator\.progression\.(\d+)\.conv1\.([12])\.weight(_flip)?", name)
+    return bool(m) and int(m[2]) == (1 if 4 * 2 ** int(m[1]) >= FUSED_MIN_RESOLUTION else 2)
 
 
 def _fill(G, state, used):
@@ -77,11 +98,57 @@ def _fill(G, state, used):
     return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
-def load_diagonalgan(path):
-    """Returns a DiagonalGAN from a fixture-format .npz (G/<official name> entries and meta_json)."""
-    arrays, meta = read_fixture_npz(path)
-    state = {k[2:]: v for k, v in arrays.items() if k.startswith("G/")}
-    return from_state_dict(state, meta["code_dim"], meta["n_mlp"], meta["channels"])
+def load_diagonalgan(path, which="g_running"):
+    """Returns a DiagonalGAN from an official checkpoint: a train.py `.model` (`which` generator:
+    "g_running", the moving average generate.py samples from, or "generator"), a generator
+    state_dict saved with torch.save, or a fixture-format .npz (G/<official name> and meta_json).
+    The file is recognised by its content; nothing in it is executed and torch is not needed."""
+    if which not in ("g_running", "generator"):
+        raise ValueError(f"which must be 'g_running' or 'generator', got {which!r}")
+    try:
+        kind = torch_pickle.file_format(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such checkpoint: {path}") from None
+    if kind == "other-zip":
+        arrays, meta = read_fixture_npz(path)
+        state = {k[2:]: v for k, v in arrays.items() if k.startswith("G/")}
+        return from_state_dict(state, meta["code_dim"], meta["n_mlp"], meta["channels"])
+    if kind is None:
+        raise ConversionError(f"{path} is not a DiagonalGAN checkpoint: neither a torch.save file "
+                              "(zip or legacy) nor a fixture-format .npz")
+    state = generator_state(torch_pickle.load(path), which, path)
+    return from_state_dict(state, *infer_sizes(state))
+
+
+def generator_state(ckpt, which, path="checkpoint"):
+    """Returns the generator state_dict (official names, no `module.` prefix) in a loaded
+    train.py checkpoint (`ckpt[which]`) or bare state_dict."""
+    if isinstance(ckpt, dict) and ckpt.keys() & set(CHECKPOINT_KEYS):
+        if which not in ckpt:
+            raise ConversionError(f"{path}: no {which!r} entry; the checkpoint holds {sorted(ckpt)}")
+        ckpt = ckpt[which]
+    if not (isinstance(ckpt, dict) and ckpt and all(isinstance(v, np.ndarray) for v in ckpt.values())):
+        raise ConversionError(f"{path}: holds neither a train.py checkpoint ({', '.join(CHECKPOINT_KEYS)}) "
+                              "nor a generator state_dict of tensors")
+    # A generator saved from inside nn.DataParallel has every name prefixed by `module.`.
+    if all(isinstance(k, str) and k.startswith("module.") for k in ckpt):
+        return {k[len("module."):]: v for k, v in ckpt.items()}
+    return dict(ckpt)
+
+
+def infer_sizes(state):
+    """Returns (code_dim, n_mlp, channels) of an official StyledGenerator state_dict, read off its
+    key names and shapes (channels: feature maps per progression block, 4x4 upwards)."""
+    mlp = [k for k in state if re.fullmatch(r"style\.\d+\.linear\.weight_orig", k)]
+    if "style.1.linear.weight_orig" not in state:
+        raise ConversionError("no 'style.1.linear.weight_orig': not a DiagonalGAN StyledGenerator state_dict")
+    code_dim = int(np.shape(state["style.1.linear.weight_orig"])[1])
+    blocks = sorted(int(m[1]) for k in state if (m := re.fullmatch(r"generator\.to_rgb\.(\d+)\.conv\.weight_orig", k)))
+    if not blocks or blocks != list(range(len(blocks))):
+        raise ConversionError(f"to_rgb layers {blocks} are not numbered 0..n-1 (generator.to_rgb.<i>.conv.weight_orig)")
+    # to_rgb.<i> is an EqualConv2d(C_i, 3, 1): its weight (3, C_i, 1, 1) gives block i's width.
+    channels = [int(np.shape(state[f"generator.to_rgb.{i}.conv.weight_orig"])[1]) for i in blocks]
+    return code_dim, len(mlp), channels
 
 
 def from_state_dict(state, code_dim, n_mlp, channels):
@@ -99,7 +166,7 @@ def from_state_dict(state, code_dim, n_mlp, channels):
     for name, value in state.items():
         if name in used:
             continue
-        if re.fullmatch(r"generator\.progression\.\d+\.conv1\.2\.weight(_flip)?", name):
+        if _is_blur(name):
             if not np.allclose(np.asarray(value)[:, 0], BLUR):
                 raise ConversionError(f"key {name!r} is not the [1, 2, 1] blur kernel")
             continue
