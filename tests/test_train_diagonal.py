@@ -117,3 +117,13 @@ def test_diagonal_stylegan2_trains_content_codes(tmp_path, mesh):
     assert "dat" in state.g["params"]["synthesis"]["b16"]["conv0"]
     assert "noise" not in state.g["params"]["synthesis"]["b16"]["conv0"]
     assert np.all(np.isfinite(np.asarray(jax.tree_util.tree_leaves(state.g)[0])))
+    # The run opens as a DiagonalGAN handle; content moves the image, one code per slot works.
+    from jaxstyle.training.restore import load_diagonalgan_run
+    net = load_diagonalgan_run(str(tmp_path))
+    z = jax.random.normal(jax.random.key(1), (3, 16))
+    s, c = net.style_mapping(z[:2]), net.content_mapping(z[1:])
+    img, maps = net.attention_maps(s, c)
+    assert img.shape == (2, 16, 16, 3) and set(maps) == set(net.attention_layers)
+    assert maps["b16/conv1/dat"].shape == (2, 16, 16)
+    np.testing.assert_allclose(net.synthesis(s, c), img, rtol=1e-5, atol=1e-5)
+    assert float(jnp.abs(net.synthesis(s, c[::-1]) - img).max()) > 1e-3

@@ -181,6 +181,7 @@ class SynthesisNetwork(nn.Module):
     def __call__(self, ws, noise_mode="random", contents=None, resolution=None, alpha=1.0):
         """Returns the image (B, r, r, img_channels); block b reads slots [i_b, i_b + conv + torgb).
 
+        ws: (B, num_ws, w_dim), or (B, w_dim) for every slot.
         contents (content_op "dat"): (B, dim) for every slot or (B, num_ws, dim) per slot.
         resolution (r, default R) and alpha (fade-in weight) apply to style_op "adain".
         """
@@ -191,9 +192,9 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"unknown content op {self.content_op!r}; use one of {CONTENT_OPS}")
         if self.content_op == "dat" and contents is None:
             raise ValueError('content_op "dat" needs content codes (contents=...)')
-        contents = self._slots(contents)
+        ws, contents = self._slots(ws), self._slots(contents)
         if self.style_op == "adain":
-            return self._adain(self._slots(ws), contents, noise_mode, resolution or self.img_resolution, alpha)
+            return self._adain(ws, contents, noise_mode, resolution or self.img_resolution, alpha)
         if resolution not in (None, self.img_resolution):
             raise ValueError("progressive output (resolution=...) needs style_op 'adain'")
         if self.architecture not in ARCHITECTURES:
