@@ -51,6 +51,20 @@ def test_dat_closed_form_and_init():
     np.testing.assert_allclose(y, np.asarray(x) * (1 + 0.7 * want_d[..., None]), rtol=1e-5, atol=1e-6)
 
 
+def test_normalized_dat_for_the_modconv_path():
+    x = jnp.asarray(RNG.standard_normal((2, 4, 4, 3)), jnp.float32)
+    c = jnp.asarray(RNG.standard_normal((2, 8)), jnp.float32)
+    layer = DiagonalAttention(normalize=True)
+    params = {**layer.init(jax.random.key(0), x, c)["params"], "gamma": jnp.float32(0.7)}
+    y, d = layer.apply({"params": params}, x, c, return_map=True)
+    f = 1 + 0.7 * np.asarray(d)
+    f = f / np.sqrt(np.mean(f**2, axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(y, np.asarray(x) * f[..., None], rtol=1e-5, atol=1e-6)
+    # A spatially constant map changes nothing, as the instance norm makes it in the AdaIN model.
+    flat = {**params, "fc": {"kernel": jnp.zeros_like(params["fc"]["kernel"]), "bias": params["fc"]["bias"] + 0.4}}
+    np.testing.assert_allclose(layer.apply({"params": flat}, x, c), x, rtol=1e-6, atol=1e-6)
+
+
 def test_spatially_constant_attention_is_cancelled_by_instance_norm():
     x = jnp.asarray(RNG.standard_normal((2, 4, 4, 3)), jnp.float32)
     c = jnp.asarray(RNG.standard_normal((2, 8)), jnp.float32)

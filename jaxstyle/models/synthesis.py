@@ -67,7 +67,7 @@ class SynthesisLayer(nn.Module):
         if self.content_op == "noise":
             x = NoiseInjection(name="noise")(x, noise_mode)
         elif self.content_op == "dat":
-            x = DiagonalAttention(name="dat")(x, content)
+            x = DiagonalAttention(normalize=True, name="dat")(x, content)  # no instance norm follows
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, bias, self.activation, gain=activation_gain(self.activation) * gain,
