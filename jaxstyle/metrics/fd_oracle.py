@@ -10,6 +10,7 @@ evaluates a training run's G_ema at initialisation and at its newest checkpoint.
 """
 
 import argparse
+import functools
 import json
 import sys
 
@@ -32,50 +33,51 @@ def real_statistics(source, num, oracle, batch=250, seed=123):
     return feature_statistics(np.concatenate(feats))
 
 
-def generated_statistics(generate, z_dim, num, oracle, batch=250, seed=0):
-    """Returns (mu, sigma) of oracle features of `num` images from generate(z) -> images in [-1, 1]."""
+def generated_statistics(generate, num, oracle, batch=250, seed=0):
+    """Returns (mu, sigma) of oracle features of `num` images from generate(key, n) -> images in [-1, 1]."""
     feats = []
     for i in range(0, num, batch):
-        z = jax.random.normal(jax.random.fold_in(jax.random.key(seed), i), (min(batch, num - i), z_dim))
-        feats.append(np.asarray(oracle.features(generate(z))))
+        images = generate(jax.random.fold_in(jax.random.key(seed), i), min(batch, num - i))
+        feats.append(np.asarray(oracle.features(images)))
     return feature_statistics(np.concatenate(feats))
 
 
-def fd_oracle(generate, z_dim, source, num=5000, real_stats=None):
-    """Returns FD_oracle between generate's images and `source` (num samples each)."""
+def latent_sampler(G, variables):
+    """Returns generate(key, n): n images of G from fresh latents (and content latents with DAT)."""
+    @functools.partial(jax.jit, static_argnums=1)
+    def generate(key, n):
+        k_z, k_c = jax.random.split(key)
+        z_content = jax.random.normal(k_c, (n, G.z_dim)) if G.has_content else None
+        return G.apply(variables, jax.random.normal(k_z, (n, G.z_dim)), noise_mode="const", z_content=z_content)
+    return generate
+
+
+def fd_oracle(generate, source, num=5000, real_stats=None):
+    """Returns FD_oracle between generate(key, n)'s images and `source` (num samples each)."""
     oracle = load_oracle(source.resolution)
     real = real_stats or real_statistics(source, num, oracle)
-    return frechet_distance(*generated_statistics(generate, z_dim, num, oracle), *real)
+    return frechet_distance(*generated_statistics(generate, num, oracle), *real)
 
 
 def main(argv=None):
-    from jaxstyle.checkpoint import Checkpointer
-    from jaxstyle.data.registry import open_source
-    from jaxstyle.parallel import make_mesh
-    from jaxstyle.training.loop import build, identity, trainer_for
-    from ml_collections import ConfigDict
+    from jaxstyle.training.restore import load_run
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workdir", required=True)
     p.add_argument("--num", type=int, default=5000)
     args = p.parse_args(argv)
-    config = ConfigDict(json.load(open(f"{args.workdir}/config.json")))
-    config.sample_grid = tuple(config.sample_grid)
-    source = open_source(config.data.source, config.data.resolution, seed=config.data.seed)
-    G, D, objective = build(config, source)
-    trainer = trainer_for(G, D, objective, make_mesh())
-    init = trainer.init_state(jax.random.key(config.seed))
-    restored = Checkpointer(f"{args.workdir}/checkpoints").restore(init, identity(config))
-    if restored is None:
-        print(f"error: no checkpoint in {args.workdir}/checkpoints", file=sys.stderr)
+    try:
+        run = load_run(args.workdir)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    oracle = load_oracle(source.resolution)
-    real = real_statistics(source, args.num, oracle)
+    oracle = load_oracle(run.source.resolution)
+    real = real_statistics(run.source, args.num, oracle)
     results = {}
-    for name, state in (("init", init), ("final", restored[0])):
-        gen = jax.jit(lambda z, v=state.g_ema: G.apply(v, z, noise_mode="const"))
-        results[name] = {"iteration": int(state.step), "kimg": int(state.step) * objective.batch_size / 1000,
-                         "FD_oracle": round(fd_oracle(gen, G.z_dim, source, args.num, real), 3)}
+    for name, state in (("init", run.init), ("final", run.state)):
+        gen = latent_sampler(run.G, state.g_ema)
+        results[name] = {"iteration": int(state.step),
+                         "FD_oracle": round(fd_oracle(gen, run.source, args.num, real), 3)}
         print(f"{name:6s} iteration {results[name]['iteration']:6d}  FD_oracle {results[name]['FD_oracle']:.3f}")
     with open(f"{args.workdir}/fd_oracle.json", "w") as f:
         json.dump({"num": args.num, **results}, f, indent=1)
