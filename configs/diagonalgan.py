@@ -15,7 +15,10 @@ stable phase, the `--sched` batch and learning-rate tables. The official loop ru
 5,000,000 iterations; `paper` stops at 20,000 kimg. Official runs: CelebA-HQ 1024, AFHQ 512.
 
 The default ("toy") keeps everything but the sizes: toyfaces 32x32, 32 channels, z 64, phases
-of 2 kimg and batches 64/64/32 at 8/16/32 so the three stages fit 12 kimg on a CPU.
+of 2 kimg and batches 64/64/32 at 8/16/32 so the three stages fit 12 kimg on a CPU, and G EMA
+by the default preset's ramped rule (10 kimg, ramp-up 0.05): the official 0.999 per step has a
+half-life of 693 iterations, longer than the whole toy run (after 12 kimg G_ema still held 78%
+of the initial weights: FD_oracle 39,423 against 758 for the raw G).
 """
 
 import ml_collections
@@ -39,7 +42,7 @@ def get_config(variant="toy"):
         style_op="adain", content_op="dat", dat_max_resolution=256))
     c.objective = ml_collections.ConfigDict(dict(
         batch_size=32, g_lr=0.001, d_lr=0.001, r1_gamma=10.0, r1_interval=0, pl_weight=0.0, pl_interval=0,
-        style_mixing_prob=0.0, ema_decay=0.999, mbstd_group_size=0, mapping_lr_scale=0.01,
+        style_mixing_prob=0.0, ema_kimg=10.0, ema_rampup=0.05, mbstd_group_size=0, mapping_lr_scale=0.01,
         ds_weight=1.0, ds_margin=0.3))
     c.progressive = ml_collections.ConfigDict(dict(
         init_resolution=8, phase_kimg=2.0, batch={"8": 64, "16": 64, "32": 32}, batch_default=8,
@@ -49,5 +52,6 @@ def get_config(variant="toy"):
         c.data = ml_collections.ConfigDict(dict(source="", resolution=1024, seed=0, workers=8, prefetch=2))
         c.model.update(z_dim=512, w_dim=512, channel_base=16384, channel_max=512)
         c.progressive.update(phase_kimg=600.0, batch=PAPER_BATCH, lr=PAPER_LR)
+        c.objective.update(ema_decay=0.999, ema_rampup=None)
         c.log_every_kimg, c.sample_every_kimg, c.checkpoint_every_kimg = 10.0, 200.0, 200.0
     return c
