@@ -122,3 +122,17 @@ def test_fd_oracle_and_separability_on_a_tiny_run(tiny_run, capsys):
         assert len(r["entropy_bits"]) == 13
         assert 1.0 <= r["value"] <= 2.0 ** 13
         assert r["value"] == pytest.approx(2 ** sum(r["entropy_bits"].values()))
+
+
+def test_ppl_on_a_tiny_run_is_labelled_and_positive(tiny_run, capsys):
+    argv = ["--checkpoint", str(tiny_run), "--metrics", "ppl2_wend8,ppl_zfull8", "--batch-size", "4",
+            "--no-progress", "--ppl-distance", "oracle_features"]
+    assert ev.main(argv) == 0
+    records = [json.loads(line) for line in (tiny_run / ev.RESULTS_FILE).read_text().splitlines()][-2:]
+    assert [r["metric"] for r in records] == ["ppl2_wend8", "ppl_zfull8"]
+    for r in records:
+        assert r["num"] == 8 and r["distance"] == "oracle_features" and r["value"] > 0
+        assert 0 < r["num_kept"] <= 8
+    assert records[0]["crop"] is False and records[1]["crop"] is True
+    with pytest.raises(ev.UsageError, match="content codes"):
+        ev.evaluate(tiny_run, ev.parse_metrics("ppl_style_end8"), ev.Options(batch_size=4, progress=False))

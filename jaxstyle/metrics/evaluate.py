@@ -101,6 +101,7 @@ class Options:
     inception: str | None = None
     cache_dir: str | None = None
     progress: bool = True
+    ppl_distance: str = "lpips"                              # or "oracle_features" (toyfaces)
     cache: dict = dataclasses.field(default_factory=dict)   # ls_z and ls_w share one set of samples
 
     def count(self, spec, default):
@@ -274,11 +275,33 @@ def _fid_kid(run, spec, options):
             "distance": "Inception-v3 pool3 features"}
 
 
+def _ppl_model(run):
+    """Returns the run's G_ema as a PPLModel: (style, content) codes with DAT, else W+ with const noise."""
+    from jaxstyle.metrics.ppl import PPLModel
+    from jaxstyle.models import Generator
+    from jaxstyle.models.diagonalgan import DiagonalGAN
+    G, variables = run.G, run.state.g_ema
+    if G.has_content:
+        return PPLModel.from_diagonalgan(DiagonalGAN(G, variables))
+    mapping = jax.jit(lambda z: G.apply(variables, z, method=Generator.map))
+    synthesis = jax.jit(lambda ws: G.apply(variables, ws, "const", method=Generator.synthesize))
+    return PPLModel.single(mapping, synthesis, G.z_dim)
+
+
 def _ppl(run, spec, options):
-    from jaxstyle.metrics import ppl
-    if not hasattr(ppl, "evaluate_spec"):
-        raise UsageError(f"{spec.name}: jaxstyle.metrics.ppl has no evaluate_spec(run, spec, options) yet")
-    return ppl.evaluate_spec(run, spec, options)
+    from jaxstyle.metrics.ppl import perceptual_path_length
+    space, domain = spec.param("space"), None
+    if space in ("style", "content", "joint"):
+        if not run.G.has_content:
+            raise UsageError(f"{spec.name} needs a generator with content codes (a diagonalgan preset)")
+        space, domain = "w", space   # lerp the chosen codes, as ppl_w does
+    num = options.count(spec, 50_000)
+    result = perceptual_path_length(_ppl_model(run), num, space=space, sampling=spec.param("sampling"),
+                                    distance=options.ppl_distance, batch=options.batch_size,
+                                    seed=options.seed, crop=spec.param("crop"), domain=domain)
+    return {"value": float(result["ppl"]), "num": num, "num_kept": result["num_kept"],
+            "distance": result["distance"], "space": space, "domain": domain or "all",
+            "crop": spec.param("crop")}
 
 
 def _check_module(*modules):
@@ -334,8 +357,11 @@ def main(argv=None):
                    help="pytorch-fid Inception weights (fid/kid; default $JAXSTYLE_INCEPTION or the cache path)")
     p.add_argument("--cache-dir", default=None, help="where fid/kid keep real-image statistics")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ppl-distance", choices=("lpips", "oracle_features"), default="lpips",
+                   help="ppl distance: LPIPS (official) or squared distance of toyfaces-oracle features")
     args = p.parse_args(argv)
-    options = Options(args.num, args.batch_size, args.seed, args.inception, args.cache_dir, not args.no_progress)
+    options = Options(args.num, args.batch_size, args.seed, args.inception, args.cache_dir, not args.no_progress,
+                      args.ppl_distance)
     try:
         evaluate(args.workdir, parse_metrics(args.metrics), options)
     except UsageError as e:
