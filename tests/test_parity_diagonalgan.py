@@ -92,3 +92,17 @@ def test_dat_only_up_to_256_as_official():
     params = jax.eval_shape(lambda: synth.init({"params": jax.random.key(0)}, codes, "const", codes))["params"]
     assert {"dat1", "dat2"} <= set(params["b256"]) and params["b256"]["dat1"]["fc"]["kernel"].shape == (8, 256 * 256)
     assert not {"dat1", "dat2", "noise1", "noise2"} & set(params["b512"])
+
+
+def test_size_and_the_official_alpha_convention(net, codes):
+    styles, contents, _ = codes
+    small = load_diagonalgan(FIXTURES / "diagonalgan_visible.npz", size=16)
+    np.testing.assert_allclose(small.synthesis(styles, contents), net.synthesis(styles, contents, resolution=16))
+    np.testing.assert_allclose(net.synthesis(styles, contents, alpha=-1), net.synthesis(styles, contents))
+    with pytest.raises(ValueError, match="size 64 must be a power of two from 4 to the model's 32"):
+        load_diagonalgan(FIXTURES / "diagonalgan_visible.npz", size=64)
+
+
+def test_a_stylegan2_file_is_named_as_such():
+    with pytest.raises(ConversionError, match="not a DiagonalGAN fixture.*load_stylegan2_ada"):
+        load_diagonalgan(FIXTURES / "stylegan2_ada_visible.npz")

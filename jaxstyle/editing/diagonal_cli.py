@@ -34,8 +34,9 @@ PSI_CONTENT = {"sample": 1.0, "grid": 0.8, "mixing": 0.8, "interpolation": 0.8,
                "attention": 1.0, "manipulate": 1.0}
 
 
-def open_model(path):
-    """Returns the DiagonalGAN handle in `path` (a checkpoint file or a train.py work directory).
+def open_model(path, size=None):
+    """Returns the DiagonalGAN handle in `path` (a checkpoint file or a train.py work directory);
+    `size` is the resolution an official checkpoint was trained to (official generate.py --size).
 
     Raises FileNotFoundError or ValueError with a message that names the problem and the fix.
     """
@@ -55,7 +56,7 @@ def open_model(path):
                          "(a StyleGAN2 checkpoint?): pass a DiagonalGAN checkpoint, or sample "
                          "StyleGAN2 with python -m jaxstyle.sample")
     try:
-        return load_diagonalgan(path)
+        return load_diagonalgan(path, size=size)
     except (FileNotFoundError, ValueError):
         raise
     except Exception as e:  # unpickling/zip errors of a file that is not a checkpoint at all
@@ -79,6 +80,9 @@ def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", required=True,
                         help="DiagonalGAN .npz/.model file or train.py work directory")
+    common.add_argument("--size", type=int, default=None,
+                        help="resolution an official checkpoint was trained to (its file holds every block "
+                             "up to 1024; default: the largest)")
     common.add_argument("--out", required=True, help="PNG file to write")
     common.add_argument("--seeds", type=int, nargs="+",
                         help="samples: rows (default 0 1 2 3); sample mode: every cell (default 0..7)")
@@ -148,7 +152,7 @@ def main(argv=None):
     try:
         if args.zoom < 1:
             raise ValueError(f"--zoom must be a positive integer, got {args.zoom}")
-        net = content_style.require_content(open_model(args.model))
+        net = content_style.require_content(open_model(args.model, args.size))
         grid = content_style.zoom(run_mode(net, args), args.zoom)
         save_png(grid, args.out)
     except (ValueError, OSError) as e:

@@ -12,6 +12,7 @@ nothing in the file executed), bare generator state_dicts saved with torch.save,
 fixture-format .npz; sizes that a `.model` does not record are read off its key names and shapes.
 """
 
+import dataclasses
 import math
 import re
 
@@ -98,11 +99,15 @@ def _fill(G, state, used):
     return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
-def load_diagonalgan(path, which="g_running"):
+def load_diagonalgan(path, which="g_running", size=None):
     """Returns a DiagonalGAN from an official checkpoint: a train.py `.model` (`which` generator:
     "g_running", the moving average generate.py samples from, or "generator"), a generator
     state_dict saved with torch.save, or a fixture-format .npz (G/<official name> and meta_json).
-    The file is recognised by its content; nothing in it is executed and torch is not needed."""
+    The file is recognised by its content; nothing in it is executed and torch is not needed.
+
+    size: the resolution the model was trained to (official generate.py --size). The official
+    generator always holds all blocks up to 1024, so the weights cannot tell; default: the
+    largest block present."""
     if which not in ("g_running", "generator"):
         raise ValueError(f"which must be 'g_running' or 'generator', got {which!r}")
     try:
@@ -111,13 +116,24 @@ def load_diagonalgan(path, which="g_running"):
         raise FileNotFoundError(f"no such checkpoint: {path}") from None
     if kind == "other-zip":
         arrays, meta = read_fixture_npz(path)
+        if not {"code_dim", "n_mlp", "channels"} <= set(meta):
+            raise ConversionError(f"{path} is not a DiagonalGAN fixture (no code_dim/n_mlp/channels in its "
+                                  "meta_json); a StyleGAN2 file loads with jaxstyle.interop.load_stylegan2_ada")
         state = {k[2:]: v for k, v in arrays.items() if k.startswith("G/")}
-        return from_state_dict(state, meta["code_dim"], meta["n_mlp"], meta["channels"])
+        return _sized(from_state_dict(state, meta["code_dim"], meta["n_mlp"], meta["channels"]), size)
     if kind is None:
         raise ConversionError(f"{path} is not a DiagonalGAN checkpoint: neither a torch.save file "
                               "(zip or legacy) nor a fixture-format .npz")
     state = generator_state(torch_pickle.load(path), which, path)
-    return from_state_dict(state, *infer_sizes(state))
+    return _sized(from_state_dict(state, *infer_sizes(state)), size)
+
+
+def _sized(net, size):
+    if size is None:
+        return net
+    if size not in [4 * 2**i for i in range(9)] or size > net.G.img_resolution:
+        raise ValueError(f"size {size} must be a power of two from 4 to the model's {net.G.img_resolution}")
+    return dataclasses.replace(net, size=size)
 
 
 def generator_state(ckpt, which, path="checkpoint"):

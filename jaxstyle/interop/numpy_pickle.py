@@ -16,7 +16,7 @@ import pickle
 
 import numpy as np
 
-from jaxstyle.interop.torch_pickle import UnsafePickleError
+from jaxstyle.interop.torch_pickle import UnsafePickleError, _bytearray
 
 # numpy >= 2 moved numpy.core to numpy._core; pickles name either, both mean the same function.
 _multiarray = getattr(np, "_core", None) or np.core
@@ -52,8 +52,8 @@ _ALLOWED = {
     ("numpy", "dtype"): _dtype,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("_codecs", "encode"): _encode,
-    **{("builtins", name): getattr(builtins, name)
-       for name in ("dict", "list", "tuple", "set", "frozenset", "bytearray")},
+    ("builtins", "bytearray"): _bytearray,   # from data only, never a size to allocate
+    **{("builtins", name): getattr(builtins, name) for name in ("dict", "list", "tuple", "set", "frozenset")},
 }
 
 

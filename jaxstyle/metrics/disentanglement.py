@@ -83,9 +83,10 @@ def evaluate_run(workdir, num_styles=256, num_contents=16, seed=0):
     render = content_renderer(run.G, run.state.g_ema)
     report = content_style_shares(render, run.G.z_dim, load_oracle(run.source.resolution),
                                   num_styles, num_contents, seed)
-    kimg = int(run.state.step) * run.objective.batch_size / 1000
+    if not run.grown:
+        raise ValueError(f"{workdir} is still growing (resolution {run.phase.resolution}); train past the last fade-in")
     return {"workdir": workdir, "content": "content code" if run.G.has_content else "noise inputs",
-            "iteration": int(run.state.step), "kimg": kimg, **report}
+            "iteration": int(run.state.step), "kimg": run.kimg, **report}
 
 
 def main(argv=None):

@@ -111,7 +111,7 @@ class Options:
 
 def kimg_of(run):
     """Returns the thousands of real images the run's newest checkpoint has seen."""
-    return int(run.state.step) * run.objective.batch_size / 1000
+    return run.kimg
 
 
 def evaluate(workdir, specs, options, print_fn=print):
@@ -123,6 +123,11 @@ def evaluate(workdir, specs, options, print_fn=print):
     for spec in specs:
         METRICS[spec.family].check(spec, options)
     run = open_run(workdir)
+    for spec in specs:   # what depends on the run, before any metric writes anything
+        if spec.family in ("fd_oracle", "ls", "disentanglement"):
+            _require_toyfaces(run, spec.name)
+        if spec.family == "ppl" and spec.param("space") in ("style", "content", "joint") and not run.G.has_content:
+            raise UsageError(f"{spec.name} needs a generator with content codes (a diagonalgan preset)")
     records = []
     for spec in specs:
         start = time.time()
@@ -143,9 +148,14 @@ def open_run(workdir):
     if not os.path.isdir(workdir):
         raise UsageError(f"checkpoint directory {workdir} not found: pass the --workdir of a train.py run")
     try:
-        return load_run(workdir)
+        run = load_run(workdir)
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
+    if not run.grown:
+        raise UsageError(f"{workdir} is still growing (resolution {run.phase.resolution}, alpha "
+                         f"{run.phase.alpha:.2f} of {run.G.img_resolution}); metrics need the full "
+                         "resolution: train on past the last fade-in")
+    return run
 
 
 def format_table(records):
@@ -270,8 +280,7 @@ def _fid_kid(run, spec, options):
     generate = _with_progress(sharded_sampler(run.G, run.state.g_ema), num, spec.name, options.progress)
     result = compute_fid_kid(generate, run.source, num, num_real, load_inception(options.inception),
                              options.batch_size, options.cache_dir)
-    value = result[spec.family] if isinstance(result, dict) else result[("fid", "kid").index(spec.family)]
-    return {"value": float(value), "num": num, "num_real": num_real if num_real else "all",
+    return {"value": float(result[spec.family]), "num": num, "num_real": num_real if num_real else "all",
             "distance": "Inception-v3 pool3 features"}
 
 

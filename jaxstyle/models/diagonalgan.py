@@ -10,7 +10,7 @@ DAT layers are named by their module path, for example "b8/dat1" (AdaIN) or "b8/
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, Optional
 
 import flax
 import jax
@@ -46,6 +46,7 @@ class DiagonalGAN:
     G: Generator
     variables: Any
     noise_mode: str = "const"
+    size: Optional[int] = None                 # the trained resolution when below the network's (official --size)
 
     def __post_init__(self):
         if not self.G.has_content:
@@ -57,7 +58,8 @@ class DiagonalGAN:
 
     @property
     def resolution(self):
-        return self.G.img_resolution
+        """Returns the default output resolution: `size`, else the network's."""
+        return self.size or self.G.img_resolution
 
     def style_mapping(self, z_style):
         """Returns style codes (B, dim)."""
@@ -74,13 +76,15 @@ class DiagonalGAN:
         official fade-in does (AdaIN synthesis). attention_edits: {layer: scale} multiplies
         that layer's attention map d by scale, (H, W) or (B, H, W).
         """
+        # As the official code, an alpha outside [0, 1) (its default is -1) means no fade-in.
+        alpha = alpha if not isinstance(alpha, (int, float)) or 0 <= alpha < 1 else 1.0
         return _synthesize(self.G, self.variables, jnp.asarray(styles), jnp.asarray(contents),
-                           self._edits(attention_edits), alpha, self.noise_mode, resolution, False)
+                           self._edits(attention_edits), alpha, self.noise_mode, resolution or self.size, False)
 
     def attention_maps(self, styles, contents, resolution=None, attention_edits=None):
         """Returns (images, {layer: attention map d (B, H, W) in [0, 1]}) for every DAT layer."""
         return _synthesize(self.G, self.variables, jnp.asarray(styles), jnp.asarray(contents),
-                           self._edits(attention_edits), 1.0, self.noise_mode, resolution, True)
+                           self._edits(attention_edits), 1.0, self.noise_mode, resolution or self.size, True)
 
     def mean_codes(self, n=10240, seed=0, batch=1024):
         """Returns (style mean, content mean), each (dim,), over n random latents (official: 10 x 1024)."""

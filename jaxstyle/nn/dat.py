@@ -33,7 +33,8 @@ class DiagonalAttention(nn.Module):
 
     @nn.compact
     def __call__(self, x, content, return_map=False):
-        """Returns x + gamma * d * x (and d (B, H, W) when return_map)."""
+        """Returns x + gamma * d * x, or with `normalize` x * (1 + gamma d) / RMS_hw(1 + gamma d),
+        and d (B, H, W) when return_map."""
         b, h, w, _ = x.shape
         logits = EqualDense(h * w, gain=math.sqrt(2), name="fc")(content)  # StyleGAN1 He scaling
         d = jax.nn.sigmoid(logits).reshape(b, h, w)

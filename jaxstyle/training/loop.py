@@ -51,7 +51,7 @@ def build(config, source):
     return G, D, objective
 
 
-# Model settings a preset may leave out (the StyleGAN2 defaults); `identity` still lists them.
+# Model settings a preset may leave out (the StyleGAN2 defaults).
 MODEL_DEFAULTS = dict(style_op="modconv", content_op="noise", dat_max_resolution=256,
                       mapping_lr_multiplier=0.01, mapping_weight_gain=1.0, mapping_act_gain=None)
 
@@ -78,6 +78,12 @@ def _build(config, source):
         raise ValueError("progressive growing needs model.style_op 'adain' (fade-in between ToRGB outputs)")
     if _progressive(config) and m["d_architecture"] != "progressive":
         raise ValueError("progressive growing needs model.d_architecture 'progressive'")
+    p = _progressive(config)
+    if p is not None and (p.init_resolution not in [2**i for i in range(2, 11)] or p.init_resolution > source.resolution):
+        raise ValueError(f"progressive.init_resolution {p.init_resolution} must be a power of two from 4 "
+                         f"to the data resolution {source.resolution}")
+    if p is not None and not p.phase_kimg > 0:
+        raise ValueError(f"progressive.phase_kimg must be positive, got {p.phase_kimg}")
     return G, D, Objective(**config.objective.to_dict())
 
 
@@ -103,8 +109,11 @@ def schedule(config, G, objective):
 
 def identity(config):
     """Returns the part of the config a checkpoint must match to be resumed (not run length or logging)."""
-    return {"seed": config.seed, "data": config.data.to_dict(), "model": config.model.to_dict(),
-            "objective": config.objective.to_dict()}
+    ident = {"seed": config.seed, "data": config.data.to_dict(), "model": config.model.to_dict(),
+             "objective": config.objective.to_dict()}
+    if config.get("progressive") is not None:  # absent for other runs, so their checkpoints still match
+        ident["progressive"] = config.progressive.to_dict()
+    return ident
 
 
 class _Preemption:

@@ -22,6 +22,17 @@ class Run:
     objective: Any
     state: Any                 # newest checkpoint's TrainState
     init: Any                  # the run's TrainState at initialisation (same seed)
+    nimg: int = 0              # real images shown up to the newest checkpoint
+    phase: Any = None          # progressive growing: the Phase the run stands at (else full resolution)
+
+    @property
+    def kimg(self):
+        return self.nimg / 1000
+
+    @property
+    def grown(self):
+        """True when the run trains at full resolution with the newest block fully faded in."""
+        return self.phase is None or (self.phase.resolution == self.G.img_resolution and self.phase.alpha == 1)
 
 
 def load_run(workdir):
@@ -31,7 +42,7 @@ def load_run(workdir):
     """
     from jaxstyle.data.registry import open_source
     from jaxstyle.parallel import make_mesh
-    from jaxstyle.training.loop import build, identity, trainer_for
+    from jaxstyle.training.loop import _progressive, build, identity, schedule, trainer_for
 
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
@@ -46,14 +57,19 @@ def load_run(workdir):
     restored = Checkpointer(os.path.join(workdir, "checkpoints"), asynchronous=False).restore(init, identity(config))
     if restored is None:
         raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
-    return Run(config, source, G, D, objective, restored[0], init)
+    state, data_state = restored
+    nimg = data_state.get("nimg", int(state.step) * objective.batch_size)
+    phase = schedule(config, G, objective)(nimg) if _progressive(config) is not None else None
+    return Run(config, source, G, D, objective, state, init, nimg, phase)
 
 
 def load_diagonalgan_run(workdir):
-    """Returns a DiagonalGAN handle on the G_ema of the newest checkpoint in `workdir`."""
+    """Returns a DiagonalGAN handle on the G_ema of the newest checkpoint in `workdir`; a
+    progressive run still growing renders at the resolution it has reached."""
     from jaxstyle.models.diagonalgan import DiagonalGAN
     run = load_run(workdir)
     if not run.G.has_content:
         raise ValueError(f"{workdir} trained a generator without content codes "
                          f"(content_op {run.G.content_op!r}); use a diagonalgan preset")
-    return DiagonalGAN(run.G, run.state.g_ema)
+    size = run.phase.resolution if run.phase is not None and run.phase.resolution < run.G.img_resolution else None
+    return DiagonalGAN(run.G, run.state.g_ema, size=size)
