@@ -48,8 +48,13 @@ class Checkpointer:
     def save(self, step, state, data_state, identity):
         """Starts saving asynchronously; `identity` is the config part a resume must match."""
         meta = {"data": data_state, "identity": identity}
-        self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_storable(state)), meta=ocp.args.JsonSave(meta)))
+        # force: the loop decides when to save. Orbax's own policy may otherwise skip a save
+        # (for instance while an earlier asynchronous save is still committing), which once
+        # lost the checkpoint a SIGTERM had asked for.
+        saved = self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(_storable(state)), meta=ocp.args.JsonSave(meta)), force=True)
+        if not saved:
+            raise RuntimeError(f"orbax did not save step {step} in {self.manager.directory}")
 
     def restore(self, template, identity):
         """Returns (state, data state) from the newest checkpoint, or None when there is none.

@@ -4,6 +4,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -70,3 +71,19 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mesh):
     records = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert saved and saved[-1] == records[-1]["step"]  # nothing saved after the last finite log
     assert all(np.isfinite(v) for r in records for k, v in r.items() if k.startswith("loss"))
+
+
+def test_saves_are_never_skipped_by_orbax_policy(tmp_path):
+    # Orbax's default policy skips a save while an asynchronous one is in flight; that once lost
+    # a SIGTERM checkpoint. The loop decides when to save, so a policy saying no must not matter.
+    from jaxstyle.checkpoint import Checkpointer
+    from jaxstyle.training import TrainState
+    small = {"params": {"w": jnp.ones((4, 4))}}
+    state = TrainState(step=jnp.zeros((), jnp.int32), g=small, d=small, g_ema=small, g_opt=(), d_opt=(),
+                       w_avg=jnp.zeros(4), pl_mean=jnp.zeros(()), key=jax.random.key(0))
+    ckpt = Checkpointer(str(tmp_path), keep=3)
+    ckpt.manager.should_save = lambda step: False   # as while an earlier save is committing
+    for step in (1, 2):
+        ckpt.save(step, state, {"position": step}, {"seed": 0})
+    ckpt.close()
+    assert sorted(int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()) == [1, 2]
