@@ -68,7 +68,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         run = load_run(args.workdir)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:   # no run, or checkpoints of another config
         print(f"error: {e}", file=sys.stderr)
         return 2
     oracle = load_oracle(run.source.resolution)
