@@ -194,7 +194,11 @@ def sharded_sampler(G, variables, mesh=None):
 
     def generate(key, n):
         # Pad to a multiple of the device count: every device gets an equal shard.
-        return padded(key, -(-n // shards) * shards)[:n]
+        images = padded(key, -(-n // shards) * shards)
+        if jax.process_count() > 1:   # every host computes the statistics from all images
+            from jax.experimental import multihost_utils
+            images = multihost_utils.process_allgather(images, tiled=True)
+        return images[:n]
     return generate
 
 
