@@ -62,9 +62,10 @@ def check_slots(net, slots):
     slots = tuple(sorted({int(s) for s in slots}))
     bad = [s for s in slots if not 0 <= s < net.num_slots]
     if bad:
+        layout = ("AdaIN block i, 4*2^i px, reads slots 2i and 2i+1" if net.G.style_op == "adain" else
+                  "modulated-conv block i >= 1, 4*2^i px, reads slots 2i-1 and 2i, its ToRGB 2i+1")
         raise ValueError(f"slot(s) {bad} out of range: this model has {net.num_slots} slots per domain, "
-                         f"0..{net.num_slots - 1} coarse to fine (AdaIN block i, 4*2^i px, reads "
-                         "slots 2i and 2i+1)")
+                         f"0..{net.num_slots - 1} coarse to fine ({layout})")
     return slots
 
 
