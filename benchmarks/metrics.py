@@ -83,9 +83,8 @@ def bench(resolution, num, reps, batch):
         print(json.dumps(rows[-1]), flush=True)
     # FID/KID = Inception features of generated and real images (per sample) + a fixed cost
     # (sqrtm of a 2048x2048 matrix, KID subsets), timed apart so per-1k figures mean something.
-    from jaxstyle.metrics.fd_oracle import latent_sampler
     from jaxstyle.metrics.fid import frechet_distance, kernel_inception_distance
-    inception, generate = random_inception(), latent_sampler(run.G, run.state.g_ema)
+    inception, generate = random_inception(), ev.sharded_sampler(run.G, run.state.g_ema)
     reals = run.source.get_batch(list(range(num)))["image"]
 
     def features_once():

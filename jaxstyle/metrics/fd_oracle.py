@@ -10,7 +10,6 @@ evaluates a training run's G_ema at initialisation and at its newest checkpoint.
 """
 
 import argparse
-import functools
 import json
 import sys
 
@@ -42,16 +41,6 @@ def generated_statistics(generate, num, oracle, batch=250, seed=0):
     return feature_statistics(np.concatenate(feats))
 
 
-def latent_sampler(G, variables):
-    """Returns generate(key, n): n images of G from fresh latents (and content latents with DAT)."""
-    @functools.partial(jax.jit, static_argnums=1)
-    def generate(key, n):
-        k_z, k_c = jax.random.split(key)
-        z_content = jax.random.normal(k_c, (n, G.z_dim)) if G.has_content else None
-        return G.apply(variables, jax.random.normal(k_z, (n, G.z_dim)), noise_mode="const", z_content=z_content)
-    return generate
-
-
 def fd_oracle(generate, source, num=5000, real_stats=None):
     """Returns FD_oracle between generate(key, n)'s images and `source` (num samples each)."""
     oracle = load_oracle(source.resolution)
@@ -60,6 +49,7 @@ def fd_oracle(generate, source, num=5000, real_stats=None):
 
 
 def main(argv=None):
+    from jaxstyle.metrics.evaluate import sharded_sampler
     from jaxstyle.training.restore import load_run
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -75,7 +65,7 @@ def main(argv=None):
     real = real_statistics(run.source, args.num, oracle)
     results = {}
     for name, state in (("init", run.init), ("final", run.state)):
-        gen = latent_sampler(run.G, state.g_ema)
+        gen = sharded_sampler(run.G, state.g_ema)
         results[name] = {"iteration": int(state.step),
                          "FD_oracle": round(fd_oracle(gen, run.source, args.num, real), 3)}
         print(f"{name:6s} iteration {results[name]['iteration']:6d}  FD_oracle {results[name]['FD_oracle']:.3f}")

@@ -17,13 +17,9 @@ import jax
 import numpy as np
 from scipy import linalg
 
+from jaxstyle.metrics.frechet import feature_statistics  # noqa: F401  (also this module's API)
+
 DEFAULT_CACHE = os.path.join("~", ".cache", "jaxstyle", "stats")
-
-
-def feature_statistics(features):
-    """Returns (mean (D,), unbiased covariance (D, D)) of features (N, D) in float64."""
-    features = np.asarray(features, np.float64)
-    return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
