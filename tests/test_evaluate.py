@@ -136,3 +136,34 @@ def test_ppl_on_a_tiny_run_is_labelled_and_positive(tiny_run, capsys):
     assert records[0]["crop"] is False and records[1]["crop"] is True
     with pytest.raises(ev.UsageError, match="content codes"):
         ev.evaluate(tiny_run, ev.parse_metrics("ppl_style_end8"), ev.Options(batch_size=4, progress=False))
+
+
+def test_two_hosts_give_the_one_host_figures(tiny_run):
+    """evaluate.py as two processes (2 CPU devices each, gloo): every host gathers all samples, one
+    host writes, and the figures are the single-process ones."""
+    import os
+    import subprocess
+    import sys
+
+    from test_train_process import free_port
+    from train_helpers import ROOT
+    metrics, num = "fd_oracle,ls_w32", 16
+    one = ev.evaluate(tiny_run, ev.parse_metrics(metrics), ev.Options(num=num, batch_size=8, progress=False),
+                      print_fn=lambda _: None)
+    before = (tiny_run / ev.RESULTS_FILE).read_text().splitlines()
+    port = free_port()
+    argv = [sys.executable, os.path.join(ROOT, "evaluate.py"), "--checkpoint", str(tiny_run), "--metrics",
+            metrics, "--num", str(num), "--batch-size", "8", "--no-progress"]
+    procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={
+        **os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_COORDINATOR_ADDRESS": f"localhost:{port}", "JAXSTYLE_NUM_PROCESSES": "2",
+        "JAXSTYLE_PROCESS_ID": str(i)}) for i in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
+    assert "fd_oracle" in outs[0] and "fd_oracle" not in outs[1]    # one host prints the table
+    after = (tiny_run / ev.RESULTS_FILE).read_text().splitlines()
+    two = [json.loads(line) for line in after[len(before):]]
+    assert [r["metric"] for r in two] == ["fd_oracle", "ls_w32"]    # one host writes
+    for a, b in zip(one, two):
+        assert b["num"] == a["num"]
+        assert b["value"] == pytest.approx(a["value"], rel=1e-3)

@@ -138,7 +138,8 @@ def evaluate(workdir, specs, options, print_fn=print):
         if jax.process_index() == 0:   # one writer on multi-host runs
             with open(os.path.join(workdir, RESULTS_FILE), "a") as f:
                 f.write(json.dumps(records[-1]) + "\n")
-    print_fn(format_table(records))
+    if jax.process_index() == 0:
+        print_fn(format_table(records))
     return records
 
 
@@ -373,6 +374,8 @@ def main(argv=None):
     p.add_argument("--ppl-distance", choices=("lpips", "oracle_features"), default="lpips",
                    help="ppl distance: LPIPS (official) or squared distance of toyfaces-oracle features")
     args = p.parse_args(argv)
+    from jaxstyle.training.main import maybe_initialize_distributed
+    maybe_initialize_distributed()   # multi-host: the same environment variables as train.py
     options = Options(args.num, args.batch_size, args.seed, args.inception, args.cache_dir, not args.no_progress,
                       args.ppl_distance)
     try:

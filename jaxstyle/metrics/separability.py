@@ -156,7 +156,8 @@ def sample_latents_and_scores(mapping, synthesis, classify, z_dim, num, batch=25
     for i in starts:
         k_z, k_noise = jax.random.split(jax.random.fold_in(key, i))
         z = np.asarray(jax.random.normal(k_z, (batch, z_dim)))
-        w, s = step(z, k_noise)
+        # Every host draws the same z; each hands its devices their rows (multi-host jit takes no NumPy).
+        w, s = step(jax.make_array_from_callback(z.shape, data_sharding(mesh), lambda index: z[index]), k_noise)
         n = min(batch, num - i)
         zs.append(z[:n]), ws.append(np.asarray(w)[:n]), scores.append(np.asarray(s)[:n])
     return {"z": np.concatenate(zs), "w": np.concatenate(ws), "scores": np.concatenate(scores)}
