@@ -8,6 +8,7 @@ HWC instead of CHW, and noise parameters sit in a `noise` submodule.
 
 import dataclasses
 import json
+import re
 from typing import Any, Optional
 
 import jax
@@ -104,29 +105,49 @@ _SYNTHESIS_KEYS = {"channel_base", "channel_max", "conv_clamp", "architecture"}
 _D_KEYS = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base",
            "channel_max", "conv_clamp", "cmap_dim", "num_fp16_res", "block_kwargs",
            "mapping_kwargs", "epilogue_kwargs"}
-# Mixed precision changes rounding only; jaxstyle computes these networks in float32.
-_IGNORED = {"num_fp16_res", "fp16_channels_last", "w_avg_beta"}
+# Options that leave the function a network computes unchanged: mixed precision changes rounding
+# only (jaxstyle computes in float32), fused_modconv_default picks the same modulated conv's
+# formulation, w_avg_beta and freeze_layers (Freeze-D) act during training only.
+_IGNORED = {"num_fp16_res", "fp16_channels_last", "w_avg_beta", "fused_modconv_default", "freeze_layers"}
+
+
+# Arguments jaxstyle's networks fix, accepted when they hold that value: official legacy.py,
+# converting TF pickles (ffhq.pkl, ...), spells every default out.
+_FIXED = {"activation": "lrelu", "resample_filter": [1, 3, 3, 1], "use_noise": True}
+# Official D mapping defaults (used when c_dim > 0), which jaxstyle's Discriminator fixes.
+_D_MAPPING_FIXED = {"activation": "lrelu", "lr_multiplier": 0.01}
 
 
 def _unsupported(what, key, value):
     return ConversionError(f"{what}: constructor argument {key}={value!r} is not supported")
 
 
+def _fixed(key, value, fixed=_FIXED):
+    """Returns whether argument `key` can be dropped: ignored, or holding the value jaxstyle fixes."""
+    if key in _IGNORED:
+        return True
+    if key not in fixed:
+        return False
+    return (list(value) if isinstance(value, (list, tuple)) else value) == fixed[key]
+
+
 def generator_from_kwargs(kw, modconv="activation"):
     """Returns the jaxstyle Generator for official `Generator(**G_kwargs)`."""
-    args = {}
+    args, w_dim = {}, kw.get("w_dim", 512)
     for key, value in kw.items():
         if key == "mapping_kwargs":
             for k, v in value.items():
                 if k in _MAPPING_KEYS:
                     args[_MAPPING_KEYS[k]] = v
-                elif not (k in _IGNORED or (k == "activation" and v == "lrelu")):
+                elif k == "embed_features" and (v in (None, w_dim) or not kw.get("c_dim")):
+                    continue
+                elif not (_fixed(k, v) or (k == "layer_features" and v in (None, w_dim))):
                     raise _unsupported("G.mapping", k, v)
         elif key == "synthesis_kwargs":
             for k, v in value.items():
                 if k in _SYNTHESIS_KEYS:
                     args[k] = v
-                elif k not in _IGNORED:
+                elif not _fixed(k, v):
                     raise _unsupported("G.synthesis", k, v)
         elif key in _G_KEYS:
             args[key] = value
@@ -136,25 +157,29 @@ def generator_from_kwargs(kw, modconv="activation"):
 
 
 def discriminator_from_kwargs(kw):
-    """Returns the jaxstyle Discriminator for official `Discriminator(**D_kwargs)`."""
-    args = {}
+    """Returns the jaxstyle Discriminator for official `Discriminator(**D_kwargs)`. Without labels
+    (c_dim 0) the label mapping network and cmap_dim are not built, so their arguments are moot."""
+    args, conditional = {}, bool(kw.get("c_dim"))
     for key, value in kw.items():
         if key == "epilogue_kwargs":
             for k, v in value.items():
                 if k in ("mbstd_group_size", "mbstd_num_channels"):
                     args[k] = v
-                elif not (k == "activation" and v == "lrelu"):
+                elif not _fixed(k, v):
                     raise _unsupported("D.epilogue", k, v)
-        elif key == "mapping_kwargs":
+        elif key == "mapping_kwargs" and conditional:
             for k, v in value.items():
                 if k == "num_layers":
                     args["mapping_layers"] = v
-                else:
+                elif not (_fixed(k, v, _D_MAPPING_FIXED)
+                          or (k in ("embed_features", "layer_features") and v in (None, kw.get("cmap_dim")))):
                     raise _unsupported("D.mapping", k, v)
         elif key == "block_kwargs":
             for k, v in value.items():
-                if not (k in _IGNORED or (k == "activation" and v == "lrelu")):
+                if not _fixed(k, v):
                     raise _unsupported("D.block", k, v)
+        elif key in ("mapping_kwargs", "cmap_dim") and not conditional:
+            continue
         elif key in _D_KEYS and key not in _IGNORED:
             args[key] = value
         elif key not in _IGNORED:
@@ -216,12 +241,83 @@ def read_fixture_npz(path):
     return arrays, json.loads(bytes(arrays["meta_json"]))
 
 
-def load_stylegan2_ada(path, modconv="activation"):
-    """Returns a StyleGAN2 from a fixture-format .npz (G/..., D/... official state_dicts + meta_json)."""
+W_AVG_SAMPLES = 4096  # rosinality's generate.py averages w over 4096 latents for truncation
+
+
+@dataclasses.dataclass(frozen=True)
+class OfficialWeights:
+    """A checkpoint read into official StyleGAN2-ADA form: constructor kwargs and state_dicts
+    (official names and layouts) of G_ema, and of G and D where the file holds them."""
+
+    g_kwargs: dict
+    d_kwargs: Optional[dict]
+    states: dict               # "G_ema" (always), "G", "D" -> {official name: array}
+    source: str                # what the file was, for messages
+    file_names: dict = dataclasses.field(default_factory=dict)  # "G_ema"/"G"/"D" -> {official: file's name}
+
+    def state(self, which):
+        """Returns the state_dict of "G_ema", "G" or "D"; raises ConversionError if absent."""
+        if which not in ("G_ema", "G", "D"):
+            raise ValueError(f"which must be 'G_ema', 'G' or 'D', got {which!r}")
+        if self.states.get(which) is None:
+            raise ConversionError(f"{self.source} holds no {which} (it holds {', '.join(sorted(self.states))})")
+        return self.states[which]
+
+
+def load_stylegan2_ada(path, modconv="activation", which="G_ema"):
+    """Returns a StyleGAN2 handle on a checkpoint file, recognised by its content: an official
+    stylegan2-ada-pytorch or stylegan3 network pickle (.pkl, StyleGAN2 architectures), a
+    rosinality stylegan2-pytorch checkpoint (.pt) or a fixture-format .npz. Nothing in the file is
+    executed and torch is not needed. `which`: the generator to load, "G_ema" (the moving
+    average, what the official tools sample) or "G" (the trained weights)."""
+    from jaxstyle.interop.official import read_official
+    return from_official(read_official(path), which, modconv)
+
+
+def read_fixture_weights(path):
+    """Returns the OfficialWeights of a fixture-format .npz (its one G serves as G and G_ema)."""
     arrays, meta = read_fixture_npz(path)
+    if "G_kwargs" not in meta:
+        raise ConversionError(f"{path}: its meta_json has no G_kwargs, so it is not a StyleGAN2 fixture "
+                              "(a DiagonalGAN one loads with jaxstyle.interop.load_diagonalgan)")
     g_state = {k[2:]: v for k, v in arrays.items() if k.startswith("G/")}
-    d_state = {k[2:]: v for k, v in arrays.items() if k.startswith("D/")}
-    return from_state_dicts(meta["G_kwargs"], g_state, meta.get("D_kwargs"), d_state, modconv)
+    d_state = {k[2:]: v for k, v in arrays.items() if k.startswith("D/")} or None
+    return OfficialWeights(meta["G_kwargs"], meta.get("D_kwargs"),
+                           {"G_ema": g_state, "G": g_state, "D": d_state}, f"{path} (fixture .npz)")
+
+
+def from_official(weights, which="G_ema", modconv="activation"):
+    """Returns a StyleGAN2 handle on generator `which` ("G_ema" or "G") and D of OfficialWeights;
+    w_avg is the file's, or estimated with `estimate_w_avg` where the file keeps none."""
+    if which not in ("G_ema", "G"):
+        raise ValueError(f"which must be 'G_ema' or 'G', got {which!r}")
+    g_state = weights.state(which)
+    try:
+        net = from_state_dicts(weights.g_kwargs, g_state, weights.d_kwargs, weights.states.get("D"), modconv)
+    except ConversionError as e:
+        raise _in_file_terms(e, weights, which) from None
+    if "mapping.w_avg" not in g_state:
+        net = dataclasses.replace(net, w_avg=estimate_w_avg(net.G, net.g_vars))
+    return net
+
+
+def _in_file_terms(error, weights, which):
+    """Returns `error` extended with the file's own name for the official key it names."""
+    found = re.match(r"(G|D): .*?key '([^']+)'", str(error))
+    names = weights.file_names.get(which if found and found[1] == "G" else "D", {}) if found else {}
+    if found and found[2] in names:
+        return ConversionError(f"{error}; in the file: {names[found[2]]}")
+    return error
+
+
+def estimate_w_avg(G, g_vars, n=W_AVG_SAMPLES, seed=0):
+    """Returns the mean of w over n latents z drawn by NumPy's default_rng(seed), for files that
+    keep no tracked w_avg (rosinality's train.py: its tools average w the same way)."""
+    if G.c_dim:
+        raise ConversionError("a class-conditional generator needs its tracked w_avg in the file")
+    z = np.random.default_rng(seed).standard_normal((n, G.z_dim)).astype(np.float32)
+    ws = G.apply(g_vars, jnp.asarray(z), method=Generator.map)
+    return jnp.mean(ws[:, 0], axis=0)
 
 
 def from_state_dicts(g_kwargs, g_state, d_kwargs=None, d_state=None, modconv="activation"):

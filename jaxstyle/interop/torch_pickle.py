@@ -11,13 +11,23 @@ Formats (`file_format` tells them apart by content, not by extension):
 - "legacy" (`_use_new_zipfile_serialization=False`): pickles of the magic number, the protocol
   version and the system info, then the object pickle, then the sorted storage keys, then each
   storage as an int64 element count and its bytes (little-endian);
-- "pickle": a plain pickle (no storages), read with the same allowlist.
+- "pickle": a plain pickle, read with the same allowlist. Tensors in a plain pickle carry their
+  storage as `torch.storage._load_from_bytes(bytes)`, the bytes a legacy torch.save of the storage.
 Tensors come back as NumPy arrays (bfloat16 as float32), parameters as their tensors, everything
 else as the plain Python values it was.
+
+Official StyleGAN2-ADA / StyleGAN3 network pickles store every network object through
+`torch_utils.persistence._reconstruct_persistent_obj(meta)`, which would `exec` the source code
+the pickle carries (meta["module_src"]). Here that name resolves to a function returning a
+`PersistentObject`: the class name, the object's state (parameters, buffers, submodules,
+constructor arguments) and the source kept as text, never run. `dnnlib.util.EasyDict` reads as a
+dict, `argparse.Namespace` (rosinality's `args`) as a dict of its attributes, NumPy scalars
+(official layers keep gains as np.float64) as Python numbers.
 """
 
 import collections
 import dataclasses
+import io
 import operator
 import os
 import pickle
@@ -116,6 +126,76 @@ def _bytearray(data=b"", *encoding):
     return bytearray(data, *encoding)
 
 
+@dataclasses.dataclass(frozen=True)
+class PersistentObject:
+    """A network object pickled through `torch_utils.persistence`, as read: its class name, its
+    state (the module's __dict__: `_parameters`, `_buffers`, `_modules`, `_init_kwargs`, ...)
+    and the source code of its module, which stays text: nothing in it is run."""
+
+    class_name: str
+    state: dict
+    module_src: str = dataclasses.field(repr=False)
+    version: object = None
+
+
+def _persistent_object(meta):
+    """Returns the PersistentObject for official `_reconstruct_persistent_obj(meta)`, without the
+    `exec(meta["module_src"])` that the official function performs."""
+    if not isinstance(meta, dict) or meta.get("type") != "class":
+        raise TorchPickleError(f"a torch_utils.persistence record is not a class record: {repr(meta)[:80]}")
+    name, src, state = meta.get("class_name"), meta.get("module_src"), meta.get("state")
+    if not (isinstance(name, str) and isinstance(src, str) and isinstance(state, (dict, type(None)))):
+        raise TorchPickleError("a torch_utils.persistence record lacks its class_name, module_src or state")
+    return PersistentObject(name, dict(state or {}), src, meta.get("version"))
+
+
+class EasyDictRecord(dict):
+    """`dnnlib.util.EasyDict` as read: a plain dict of its items."""
+
+    def __setstate__(self, state):
+        if state:  # an EasyDict keeps everything in its items; refuse anything else
+            raise UnsafePickleError("a dnnlib.util.EasyDict carries attributes besides its items")
+
+
+class NamespaceRecord(dict):
+    """`argparse.Namespace` as read (rosinality's `args`): a dict of its attributes."""
+
+    def __setstate__(self, state):
+        if not (isinstance(state, dict) and all(isinstance(k, str) for k in state)):
+            raise UnsafePickleError("an argparse.Namespace state is not a dict of attribute names")
+        self.update(state)
+
+
+def _numpy_dtype(spec, *flags):
+    """Returns a new np.dtype for a numeric type named by a string; anything else is refused."""
+    # A copy, as numpy's own unpickling makes: the BUILD that follows must not alter the shared one.
+    dtype = np.dtype(spec, False, True) if isinstance(spec, str) else None
+    if dtype is None or dtype.kind not in "biufc":
+        raise UnsafePickleError(f"refusing numpy.dtype({spec!r}): only numeric scalars are read")
+    return dtype
+
+
+def _numpy_scalar(dtype, data=b""):
+    """Returns the Python number a pickled NumPy scalar holds (official layers store gains so)."""
+    if not (isinstance(dtype, np.dtype) and dtype.kind in "biufc" and isinstance(data, bytes)
+            and len(data) == dtype.itemsize):
+        raise UnsafePickleError(f"refusing numpy scalar of {dtype!r} from {len(data)!r} bytes")
+    return np.frombuffer(data, dtype, count=1)[0].item()
+
+
+def _storage_from_bytes(data):
+    """Returns the 1-D storage that `torch.storage._load_from_bytes(data)` would: `data` is a
+    torch.save (legacy, or zip in newer torch) of one storage, read with this same allowlist."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise UnsafePickleError(f"refusing torch.storage._load_from_bytes({type(data).__name__})")
+    source = "a storage embedded in the pickle"
+    buf = io.BytesIO(bytes(data))
+    storage = _load_zip(buf, source) if data[:4] == b"PK\x03\x04" else _load_legacy(buf, source)
+    if not (isinstance(storage, np.ndarray) and storage.ndim == 1):
+        raise TorchPickleError(f"{source} holds {type(storage).__name__}, not a storage")
+    return storage
+
+
 _ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
@@ -130,6 +210,13 @@ _ALLOWED = {
     ("builtins", "frozenset"): frozenset,
     ("builtins", "complex"): complex,
     ("builtins", "bytearray"): _bytearray,
+    ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_object,
+    ("dnnlib.util", "EasyDict"): EasyDictRecord,
+    ("argparse", "Namespace"): NamespaceRecord,
+    ("numpy", "dtype"): _numpy_dtype,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,       # pickles from numpy 1
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,      # and numpy 2
     **{("torch", name): st for name, st in _STORAGE_TYPES.items()},
     **{("torch", name): canonical for name, canonical in _DTYPE_NAMES.items()},
 }
@@ -183,8 +270,9 @@ def _storage_array(raw, stype, numel, little_endian, what):
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def _load_zip(path):
-    with zipfile.ZipFile(path) as zf:
+def _load_zip(file, path):
+    """Returns the object in a torch.save zip archive (a path or binary file); `path` names it."""
+    with zipfile.ZipFile(file) as zf:
         names = set(zf.namelist())
         pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
@@ -285,7 +373,7 @@ def load(path):
     kind = file_format(path)
     try:
         if kind == "zip":
-            return _load_zip(path)
+            return _load_zip(path, path)
         if kind in ("legacy", "pickle"):
             with open(path, "rb") as f:
                 return _load_legacy(f, path) if kind == "legacy" else _unpickle(f, path)
