@@ -1,13 +1,18 @@
 """Train a style-based GAN: python train.py --config configs/X.py --config.key=value --workdir DIR
 
-Resumes automatically when DIR holds checkpoints of the same configuration.
+Resumes automatically when DIR holds checkpoints of the same configuration. Without --config,
+the preset is DIR/config.py when DIR has one (python -m jaxstyle.convert writes it), else
+configs/default.py.
 """
 
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("config", "configs/default.py", "Preset file (configs/*.py).")
+from jaxstyle.training.main import default_preset
+
+config_flags.DEFINE_config_file("config", default_preset(sys.argv), "Preset file (configs/*.py).")
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, samples.", required=True)
 
 

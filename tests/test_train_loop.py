@@ -87,3 +87,12 @@ def test_saves_are_never_skipped_by_orbax_policy(tmp_path):
         ckpt.save(step, state, {"position": step}, {"seed": 0})
     ckpt.close()
     assert sorted(int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()) == [1, 2]
+
+
+def test_train_py_takes_the_run_directory_preset_without_config(tmp_path):
+    from jaxstyle.training.main import default_preset
+    assert default_preset(["train.py", "--workdir", str(tmp_path)]) == "configs/default.py"
+    (tmp_path / "config.py").write_text("")   # what python -m jaxstyle.convert writes beside config.json
+    for argv in (["--workdir", str(tmp_path)], [f"--workdir={tmp_path}", "--config.total_kimg=1"]):
+        assert default_preset(["train.py", *argv]) == str(tmp_path / "config.py")
+    assert default_preset(["train.py", "--workdir"]) == "configs/default.py"

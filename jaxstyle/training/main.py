@@ -6,6 +6,17 @@ import sys
 import jax
 
 
+def default_preset(argv):
+    """Returns the preset train.py uses without --config: DIR/config.py when `--workdir DIR` has
+    one (a converted or exported run carries its own), else configs/default.py."""
+    for i, arg in enumerate(argv):
+        workdir = arg.split("=", 1)[1] if arg.startswith("--workdir=") else (
+            argv[i + 1] if arg == "--workdir" and i + 1 < len(argv) else None)
+        if workdir and os.path.isfile(os.path.join(workdir, "config.py")):
+            return os.path.join(workdir, "config.py")
+    return "configs/default.py"
+
+
 def maybe_initialize_distributed():
     """Calls jax.distributed.initialize() when the environment describes a multi-process run."""
     if os.environ.get("JAX_COORDINATOR_ADDRESS") or os.environ.get("JAXSTYLE_NUM_PROCESSES"):

@@ -50,7 +50,10 @@ def load_run(workdir):
     with open(path) as f:
         config = ConfigDict(json.load(f))
     config.sample_grid = tuple(config.sample_grid)
-    source = open_source(config.data.source, config.data.resolution, seed=config.data.get("seed", 0))
+    # The data options train() passes (labels, seed, ...), so a class-conditional run opens as it trained.
+    loader_keys = ("source", "resolution", "workers", "prefetch", "verify")
+    source = open_source(config.data.source, config.data.resolution,
+                         **{k: v for k, v in config.data.to_dict().items() if k not in loader_keys})
     G, D, objective = build(config, source)
     trainer = trainer_for(G, D, objective, make_mesh())
     init = trainer.init_state(jax.random.key(config.seed))
