@@ -1,4 +1,5 @@
-"""The StyleGAN2 objective as pure functions (StyleGAN2-ADA `training/loss.py`).
+"""The StyleGAN2 objective as pure functions (StyleGAN2-ADA `training/loss.py`), with
+DiagonalGAN's diversity-sensitive loss and EigenGAN's orthogonality regulariser.
 
 Each returns a scalar (or per-sample values) from logits, gradients or images; the training
 steps compose them. Gains for lazy regularisation (x interval) are applied by the caller.
@@ -55,3 +56,17 @@ def diversity_sensitive_loss(images1, images2, margin=0.3):
     until their mean absolute difference reaches `margin`, then stops.
     """
     return jnp.maximum(0.0, margin - jnp.mean(jnp.abs(images1 - images2)))
+
+
+def orthogonality_loss(bases):
+    """Returns sum over U in `bases` of 0.5 ||U_f^T U_f - I||_F^2, U_f = U reshaped to (-1, q)
+    (EigenGAN's regulariser: it pushes each layer's q basis vectors to be orthonormal).
+
+    q is U's last axis; an empty list gives 0 (SEGAN mode 3 has no bases).
+    """
+    total = jnp.zeros((), jnp.float32)
+    for U in bases:
+        flat = jnp.reshape(U, (-1, U.shape[-1])).astype(jnp.float32)
+        gram = flat.T @ flat
+        total = total + 0.5 * jnp.sum(jnp.square(gram - jnp.eye(gram.shape[0], dtype=gram.dtype)))
+    return total

@@ -3,6 +3,9 @@
 With content_op "dat" (DiagonalGAN) a second mapping network of the same form maps a content
 latent z_content to content codes, which drive the synthesis network's DAT layers while the
 style codes drive its style op (modulated conv or AdaIN).
+
+With subspace_mode 1 | 2 | 3 (SEGAN) every synthesis layer has a linear subspace whose
+coordinates are the w it reads, so the inputs stay (z, c).
 """
 
 from typing import Optional, Sequence
@@ -36,6 +39,7 @@ class Generator(nn.Module):
     style_op: str = "modconv"                  # "modconv" (StyleGAN2) | "adain" (StyleGAN1, DiagonalGAN)
     content_op: str = "noise"                  # "noise" | "dat" (DiagonalGAN) | "none"
     dat_max_resolution: int = 256
+    subspace_mode: int = 0                     # SEGAN subspaces: 0 none, 1 | 2 | 3 (nn.subspace)
 
     @property
     def num_ws(self):
@@ -58,7 +62,8 @@ class Generator(nn.Module):
             channel_base=self.channel_base, channel_max=self.channel_max,
             architecture=self.architecture, resample_filter=self.resample_filter,
             conv_clamp=self.conv_clamp, modconv=self.modconv, style_op=self.style_op,
-            content_op=self.content_op, dat_max_resolution=self.dat_max_resolution)
+            content_op=self.content_op, dat_max_resolution=self.dat_max_resolution,
+            subspace_mode=self.subspace_mode)
 
     def map(self, z, c=None, w_avg=None, psi=1.0, cutoff=None):
         """Returns W+ codes (B, num_ws, w_dim), truncated towards w_avg when psi != 1."""

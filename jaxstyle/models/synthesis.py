@@ -2,10 +2,13 @@
 
 Layer: affine style -> modulated 3x3 conv (up by 2 in a block's first layer) -> content op
 (noise as StyleGAN2; DAT, diagonal attention from a content code, as DiagonalGAN on this
-backbone; or none) -> bias + lrelu. Block: two layers and a ToRGB. Network: a block per resolution 4..R with
-channels min(channel_base // res, channel_max). Architectures as official: "skip" (the
-StyleGAN2 default: RGB outputs of all blocks upsampled and summed), "orig" (ToRGB on the
-last block only) and "resnet" (residual blocks, ToRGB on the last block only).
+backbone; or none) -> bias + lrelu. An optional SEGAN subspace per layer, conv or ToRGB
+(`jaxstyle.nn.subspace`; subspace_mode 0 = none): mode 1 adds U diag(L) w + mu to the layer
+output, modes 2 and 3 transform the layer's w before its affine. Block: two layers and a
+ToRGB. Network: a block per resolution 4..R with channels min(channel_base // res, channel_max).
+Architectures as official: "skip" (the StyleGAN2 default: RGB outputs of all blocks upsampled
+and summed), "orig" (ToRGB on the last block only) and "resnet" (residual blocks, ToRGB on the
+last block only).
 """
 
 import math
@@ -20,6 +23,7 @@ from jaxstyle.nn.dat import DiagonalAttention
 from jaxstyle.nn.equalized import EqualConv, EqualDense, normal_init
 from jaxstyle.nn.modulated_conv import modulated_conv2d
 from jaxstyle.nn.noise import NoiseInjection
+from jaxstyle.nn.subspace import check_mode, subspace_layer
 from jaxstyle.nn.upfirdn2d import setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -54,11 +58,15 @@ class SynthesisLayer(nn.Module):
     resample_filter: Sequence[int] = (1, 3, 3, 1)
     conv_clamp: Optional[float] = None
     modconv: str = "activation"                # "activation" | "weights" (see nn.modulated_conv)
+    subspace_mode: int = 0                     # SEGAN subspace: 0 none, 1 | 2 | 3 (nn.subspace)
 
     @nn.compact
     def __call__(self, x, w, noise_mode="random", gain=1.0, content=None):
         """Returns the layer output (B, H*up, W*up, features); `content` (B, dim) feeds DAT."""
         in_ch, k = x.shape[-1], self.kernel_size
+        w_layer, res = w, x.shape[1] * self.up
+        if self.subspace_mode in (2, 3):
+            w = subspace_layer(self.subspace_mode, res, self.features)(w)
         styles = EqualDense(in_ch, bias_init=1.0, name="affine")(w)
         kernel = self.param("kernel", normal_init(), (k, k, in_ch, self.features))
         x = modulated_conv2d(x, kernel, styles, demodulate=True, up=self.up, padding=k // 2,
@@ -70,8 +78,10 @@ class SynthesisLayer(nn.Module):
             x = DiagonalAttention(normalize=True, name="dat")(x, content)  # no instance norm follows
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, bias, self.activation, gain=activation_gain(self.activation) * gain,
-                        clamp=clamp)
+        x = bias_act(x, bias, self.activation, gain=activation_gain(self.activation) * gain, clamp=clamp)
+        if self.subspace_mode == 1:  # SEGAN mode 1: out = StyleBlock(x, w) + EigenSpace(w)
+            x = x + subspace_layer(1, res, self.features)(w_layer).astype(x.dtype)
+        return x
 
 
 class ToRGB(nn.Module):
@@ -81,18 +91,25 @@ class ToRGB(nn.Module):
     kernel_size: int = 1
     conv_clamp: Optional[float] = None
     modconv: str = "activation"
+    subspace_mode: int = 0
 
     @nn.compact
     def __call__(self, x, w):
         """Returns the RGB contribution (B, H, W, img_channels)."""
         in_ch, k = x.shape[-1], self.kernel_size
+        w_layer, res = w, x.shape[1]
+        if self.subspace_mode in (2, 3):
+            w = subspace_layer(self.subspace_mode, res, self.img_channels)(w)
         # The weight gain sits on the styles here (no demodulation to normalise it away).
         styles = EqualDense(in_ch, bias_init=1.0, name="affine")(w) / math.sqrt(in_ch * k * k)
         kernel = self.param("kernel", normal_init(), (k, k, in_ch, self.img_channels))
         x = modulated_conv2d(x, kernel, styles, demodulate=False, padding=k // 2,
                              formulation=self.modconv)
         bias = self.param("bias", nn.initializers.zeros, (self.img_channels,))
-        return bias_act(x, bias, clamp=self.conv_clamp)
+        x = bias_act(x, bias, clamp=self.conv_clamp)
+        if self.subspace_mode == 1:  # SEGAN mode 1: skip = ToRGB(out, w, skip) + EigenSpace(w)
+            x = x + subspace_layer(1, res, self.img_channels)(w_layer).astype(x.dtype)
+        return x
 
 
 class SynthesisBlock(nn.Module):
@@ -108,6 +125,7 @@ class SynthesisBlock(nn.Module):
     conv_clamp: Optional[float] = None
     modconv: str = "activation"
     content_op: str = "noise"
+    subspace_mode: int = 0
 
     @property
     def num_conv(self):
@@ -121,7 +139,7 @@ class SynthesisBlock(nn.Module):
     def __call__(self, x, img, ws, noise_mode="random", contents=None):
         """Returns (features, image) after this block; ws (and contents) hold num_conv + num_torgb slots."""
         layer = dict(resample_filter=self.resample_filter, conv_clamp=self.conv_clamp,
-                     modconv=self.modconv, content_op=self.content_op)
+                     modconv=self.modconv, content_op=self.content_op, subspace_mode=self.subspace_mode)
         c = lambda i: None if contents is None else contents[:, i]
         if self.in_channels == 0:
             const = self.param("const", normal_init(),
@@ -146,7 +164,7 @@ class SynthesisBlock(nn.Module):
             img = upsample2d(img, setup_filter(self.resample_filter))
         if self.num_torgb:
             y = ToRGB(self.img_channels, conv_clamp=self.conv_clamp, modconv=self.modconv,
-                      name="torgb")(x, ws[:, self.num_conv])
+                      subspace_mode=self.subspace_mode, name="torgb")(x, ws[:, self.num_conv])
             img = y.astype(jnp.float32) if img is None else img + y.astype(jnp.float32)
         return x, img
 
@@ -158,7 +176,8 @@ class SynthesisNetwork(nn.Module):
     StyleGAN1 / DiagonalGAN (`adain_block.py`): progressive output at `resolution` with the
     official nearest-upsampled fade-in. content_op "noise" (StyleGAN), "dat" (DiagonalGAN:
     diagonal attention from content codes, which route per slot as the styles do; no noise
-    in those layers) or "none", for either style op.
+    in those layers) or "none", for either style op. subspace_mode 1 | 2 | 3 (style op
+    "modconv") gives every conv and ToRGB layer a SEGAN subspace; 0 (default) none.
     """
 
     img_resolution: int
@@ -172,6 +191,7 @@ class SynthesisNetwork(nn.Module):
     style_op: str = "modconv"
     content_op: str = "noise"                  # "noise" | "dat" | "none"
     dat_max_resolution: int = 256              # official DiagonalGAN: no DAT at 512 and 1024
+    subspace_mode: int = 0                     # SEGAN: 0 none, 1 | 2 | 3 (jaxstyle.nn.subspace)
 
     @property
     def num_ws(self):
@@ -190,6 +210,9 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"unknown style op {self.style_op!r}; use one of {STYLE_OPS}")
         if self.content_op not in CONTENT_OPS:
             raise ValueError(f"unknown content op {self.content_op!r}; use one of {CONTENT_OPS}")
+        check_mode(self.subspace_mode)
+        if self.subspace_mode and self.style_op != "modconv":
+            raise ValueError(f"SEGAN subspaces (subspace_mode {self.subspace_mode}) need style_op 'modconv'")
         if self.content_op == "dat" and contents is None:
             raise ValueError('content_op "dat" needs content codes (contents=...)')
         ws, contents = self._slots(ws), self._slots(contents)
@@ -213,7 +236,7 @@ class SynthesisNetwork(nn.Module):
                 resolution=res, img_channels=self.img_channels, is_last=res == self.img_resolution,
                 architecture=self.architecture, resample_filter=self.resample_filter,
                 conv_clamp=self.conv_clamp, modconv=self.modconv,
-                content_op=self._content_op(res), name=f"b{res}")
+                content_op=self._content_op(res), subspace_mode=self.subspace_mode, name=f"b{res}")
             n = block.num_conv + block.num_torgb
             x, img = block(x, img, ws[:, w_idx:w_idx + n], noise_mode,
                            None if contents is None else contents[:, w_idx:w_idx + n])

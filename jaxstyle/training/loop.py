@@ -53,7 +53,8 @@ def build(config, source):
 
 # Model settings a preset may leave out (the StyleGAN2 defaults).
 MODEL_DEFAULTS = dict(style_op="modconv", content_op="noise", dat_max_resolution=256,
-                      mapping_lr_multiplier=0.01, mapping_weight_gain=1.0, mapping_act_gain=None)
+                      mapping_lr_multiplier=0.01, mapping_weight_gain=1.0, mapping_act_gain=None,
+                      subspace_mode=0)
 
 
 def _build(config, source):
@@ -69,11 +70,15 @@ def _build(config, source):
                                      c_dim=source.label_dim, channel_base=m["channel_base"],
                                      channel_max=m["channel_max"])
     else:
+        # d_channel_base / d_channel_max (optional): D widths apart from G's (SEGAN: G 128, D 512).
         D = Discriminator(img_resolution=source.resolution, img_channels=source.num_channels,
                           c_dim=source.label_dim, architecture=m["d_architecture"],
-                          channel_base=m["channel_base"], channel_max=m["channel_max"],
+                          channel_base=m.get("d_channel_base", m["channel_base"]),
+                          channel_max=m.get("d_channel_max", m["channel_max"]),
                           conv_clamp=m["conv_clamp"], mbstd_group_size=config.objective.mbstd_group_size,
                           mbstd_num_channels=m["mbstd_num_channels"])
+    if config.objective.get("orth_weight", 0) and m["subspace_mode"] not in (1, 2):
+        raise ValueError("objective.orth_weight needs subspace bases U: set model.subspace_mode to 1 or 2")
     if _progressive(config) and m["style_op"] != "adain":
         raise ValueError("progressive growing needs model.style_op 'adain' (fade-in between ToRGB outputs)")
     if _progressive(config) and m["d_architecture"] != "progressive":

@@ -22,6 +22,7 @@ import optax
 
 from jaxstyle import losses
 from jaxstyle.models import Generator, mix_styles, update_w_avg
+from jaxstyle.nn.subspace import subspace_bases
 from jaxstyle.parallel import data_sharding, replicated
 from jaxstyle.training.state import TrainState, ema_beta, ema_update, lazy_adam
 
@@ -50,6 +51,7 @@ class Objective:
     mapping_lr_scale: float = 1.0     # DiagonalGAN: 0.01 on both mapping networks, in the optimizer
     ds_weight: float = 0.0            # diversity-sensitive loss (DiagonalGAN: 1)
     ds_margin: float = 0.3
+    orth_weight: float = 0.0          # EigenGAN's orthogonality regulariser on subspace bases (EigenGAN: 1)
 
     def __post_init__(self):
         if self.mbstd_group_size and self.batch_size % self.mbstd_group_size:
@@ -197,17 +199,20 @@ class Trainer:
         c = batch.get("label")
         z = self._latents(k_z, self.obj.batch_size)
         diversity = self.obj.ds_weight > 0
+        orthogonal = self.obj.orth_weight > 0
 
         def loss_fn(params):
             img, w_avg, img2 = self._run_g({**state.g, "params": params}, z, c, k_g, state.w_avg, alpha, diversity)
             adv = losses.g_nonsaturating_loss(self._d(state.d["params"], img, c, alpha))
             ds = losses.diversity_sensitive_loss(img, img2, self.obj.ds_margin) if diversity else 0.0
-            return adv + self.obj.ds_weight * ds, (w_avg, adv, ds)
+            orth = losses.orthogonality_loss(subspace_bases(params)) if orthogonal else 0.0
+            return adv + self.obj.ds_weight * ds + self.obj.orth_weight * orth, (w_avg, adv, ds, orth)
 
-        (_, (w_avg, adv, ds)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g["params"])
+        (_, (w_avg, adv, ds, orth)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g["params"])
         updates, g_opt = self.g_tx.update(grads, state.g_opt, state.g["params"])
         g = {**state.g, "params": optax.apply_updates(state.g["params"], updates)}
-        metrics = {"loss/G": adv, **({"loss/ds": ds} if diversity else {})}
+        metrics = {"loss/G": adv, **({"loss/ds": ds} if diversity else {}),
+                   **({"loss/orth": orth} if orthogonal else {})}
         return state.replace(g=g, g_opt=g_opt, w_avg=w_avg), metrics
 
     def _g_reg(self, state, batch, alpha):
