@@ -9,11 +9,8 @@ filtering, up uses a transposed (input-dilated) convolution followed by filterin
 
 import numpy as np
 
-from jax import lax
-
+from jaxstyle.nn.conv import conv
 from jaxstyle.nn.upfirdn2d import upfirdn2d
-
-_DIMS = ("NHWC", "HWIO", "NHWC")
 
 
 def _conv(x, w, stride=1, padding=(0, 0), groups=1, dilate_input=1, flip_weight=True):
@@ -21,14 +18,7 @@ def _conv(x, w, stride=1, padding=(0, 0), groups=1, dilate_input=1, flip_weight=
     if not flip_weight:
         w = w[::-1, ::-1]
     py, px = padding
-    return lax.conv_general_dilated(
-        x, w.astype(x.dtype),
-        window_strides=(stride, stride),
-        padding=((py, py), (px, px)),
-        lhs_dilation=(dilate_input, dilate_input),
-        dimension_numbers=_DIMS,
-        feature_group_count=groups,
-    )
+    return conv(x, w.astype(x.dtype), stride, ((py, py), (px, px)), dilate_input, groups)
 
 
 def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight=True):

@@ -1,0 +1,89 @@
+"""The plain NHWC/HWIO convolution every layer uses, with a faster weight gradient on XLA CPU.
+
+XLA CPU lowers a convolution's weight gradient to a convolution over the batch that runs well
+below its matmul speed (benchmarks/conv_grad.py: 1.5x slower than the same FLOPs as matmuls for a
+8x32x32 512->512 3x3 layer). The weight gradient is a sum over output positions, which for each
+kernel tap (dy, dx) is one matmul of the shifted input's rows with the output gradient:
+
+    dW[dy, dx] = X[:, dy::s, dx::s]^T  @  dY        (rows: batch x output pixels)
+
+`conv` computes the forward pass and the input gradient with XLA's convolution, and the weight
+gradient as those kh * kw matmuls when `matmul_weight_grad` is on (the default on CPU; on GPU
+and TPU the library convolution is faster). The rule is itself differentiable, so R1 and path
+length regularisation (gradients of gradients) go through it.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def xla_conv(x, w, stride=1, padding=((0, 0), (0, 0)), dilate_input=1, groups=1):
+    """Returns lax's correlation of x (B, H, W, I) with w (kh, kw, I / groups, O)."""
+    return lax.conv_general_dilated(x, w, (stride, stride), padding, lhs_dilation=(dilate_input, dilate_input),
+                                    dimension_numbers=DIMS, feature_group_count=groups)
+
+
+def _expanded_input(x, padding, dilate_input):
+    """Returns x with zeros inserted between pixels (dilate_input) and padded (negative crops)."""
+    (pt, pb), (pl, pr) = padding
+    zero = jnp.zeros((), x.dtype)
+    return lax.pad(x, zero, ((0, 0, 0), (pt, pb, dilate_input - 1), (pl, pr, dilate_input - 1), (0, 0, 0)))
+
+
+def matmul_weight_grad(x, g, kernel_size, stride, padding, dilate_input):
+    """Returns dL/dW (kh, kw, I, O) of xla_conv(x, W, ...) for the output gradient g, as one matmul per tap."""
+    kh, kw = kernel_size
+    xe = _expanded_input(x, padding, dilate_input)
+    batch, ho, wo, out_ch = g.shape
+    rows = g.reshape(batch * ho * wo, out_ch)
+    taps = []
+    for dy in range(kh):
+        for dx in range(kw):
+            shifted = lax.slice(xe, (0, dy, dx, 0), (batch, dy + (ho - 1) * stride + 1, dx + (wo - 1) * stride + 1,
+                                                     xe.shape[3]), (1, stride, stride, 1))
+            taps.append(shifted.reshape(-1, xe.shape[3]).T @ rows)
+    return jnp.stack(taps).reshape(kh, kw, xe.shape[3], out_ch)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_fast_wgrad(x, w, stride, padding, dilate_input):
+    return xla_conv(x, w, stride, padding, dilate_input)
+
+
+def _fwd(x, w, stride, padding, dilate_input):
+    return xla_conv(x, w, stride, padding, dilate_input), (x, w)
+
+
+def _bwd(stride, padding, dilate_input, residuals, g):
+    x, w = residuals
+    _, input_vjp = jax.vjp(lambda x: xla_conv(x, w, stride, padding, dilate_input), x)
+    dw = matmul_weight_grad(x, g, w.shape[:2], stride, padding, dilate_input)
+    return input_vjp(g)[0], dw.astype(w.dtype)
+
+
+_conv_fast_wgrad.defvjp(_fwd, _bwd)
+
+
+def use_matmul_weight_grad():
+    """Returns whether `conv` computes weight gradients as matmuls: on the CPU backend, unless
+    $JAXSTYLE_MATMUL_WEIGHT_GRAD is 0 (or forced on with 1)."""
+    import os
+    setting = os.environ.get("JAXSTYLE_MATMUL_WEIGHT_GRAD", "auto")
+    return jax.default_backend() == "cpu" if setting == "auto" else setting == "1"
+
+
+def conv(x, w, stride=1, padding=((0, 0), (0, 0)), dilate_input=1, groups=1):
+    """Returns the correlation of x (B, H, W, I) with w (kh, kw, I / groups, O), NHWC.
+
+    padding: ((top, bottom), (left, right)); dilate_input inserts zeros between input pixels
+    (transposed convolution). Grouped convolutions keep XLA's own gradient.
+    """
+    padding = tuple((int(a), int(b)) for a, b in padding)
+    if groups == 1 and use_matmul_weight_grad():
+        return _conv_fast_wgrad(x, w, int(stride), padding, int(dilate_input))
+    return xla_conv(x, w, stride, padding, dilate_input, groups)
