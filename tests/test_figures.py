@@ -80,9 +80,10 @@ def test_mixing_cell_is_row_codes_with_column_slots(sg2_net):
 
 
 def test_mixing_one_range_for_all_rows(sg2_net):
-    fig = figures.mixing_grid(sg2_net, [5, 6], [7], figures.parse_slots("middle", 6))
+    fine = figures.parse_slots("fine", 6, figures.slot_resolutions(sg2_net))    # slots 3-5 at 16x16
+    fig = figures.mixing_grid(sg2_net, [5, 6], [7], fine)
     w_rows, w_cols = ws_of(sg2_net, latents([5, 6], 32)), ws_of(sg2_net, latents([7], 32))
-    w_rows[:, 4:] = w_cols[:, 4:]
+    w_rows[:, 3:] = w_cols[:, 3:]
     assert rel_err(fig.cells[:, 0], images(sg2_net, w_rows)) < 1e-5
 
 
@@ -219,16 +220,22 @@ def test_gif_frames_size_and_loop(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.gif", "b.gif"]
 
 
-def test_slot_and_seed_specs():
+def test_slot_and_seed_specs(sg2_net):
     assert figures.parse_seeds("0,3,5-7") == [0, 3, 5, 6, 7]
-    assert figures.parse_slots("coarse", 6) == (0, 1, 2, 3)
-    assert figures.parse_slots("middle,0", 18) == (0, 4, 5, 6, 7)
-    assert figures.parse_slots("fine", 18) == tuple(range(8, 18))
+    # StyleGAN2's slots at 1024 px, by the resolution of the conv reading each (slot 2k+1 is block
+    # 4*2^k's ToRGB and block 4*2^(k+1)'s first conv); the last slot only the 1024 ToRGB reads.
+    at_1024 = {s: 4 * 2 ** ((s + 1) // 2) for s in range(17)} | {17: 1024}
+    assert figures.parse_slots("coarse", 18, at_1024) == (0, 1, 2)
+    assert figures.parse_slots("middle,0", 18, at_1024) == (0, 3, 4, 5, 6)
+    assert figures.parse_slots("fine", 18, at_1024) == tuple(range(7, 18))
     assert figures.parse_slots("all", 6) == tuple(range(6))
-    for spec, message in [("fine", "no fine styles"), ("0-6", r"\[6\] out of range"),
-                          ("3-1", "end is below")]:
+    at_16 = figures.slot_resolutions(sg2_net)     # 16x16: the output resolution counts as fine
+    assert at_16 == {0: 4, 1: 8, 2: 8, 3: 16, 4: 16, 5: 16}
+    assert figures.parse_slots("coarse", 6, at_16) == (0, 1, 2)
+    assert figures.parse_slots("fine", 6, at_16) == (3, 4, 5)
+    for spec, message in [("middle", "is empty"), ("0-6", r"\[6\] out of range"), ("3-1", "end is below")]:
         with pytest.raises(ValueError, match=message):
-            figures.parse_slots(spec, 6)
+            figures.parse_slots(spec, 6, at_16)
     with pytest.raises(ValueError, match="2 style ranges for 3 rows"):
         figures.row_styles([(0,), (1,)], 3, 6)
 
@@ -259,7 +266,7 @@ def test_cli_writes_each_figure(tmp_path, capsys):
     (["mixing", "--rows", "5-2", "--cols", "1", "--out", "x.png"], "end is below"),
     (["mixing", "--rows", "4294967296", "--cols", "1", "--out", "x.png"], "seed 4294967296 out of range"),
     (["mixing", "--rows", "0", "--cols", "1", "--out", "x.png"], r"slot\(s\) \[6\] out of range"),
-    (["mixing", "--rows", "0", "--cols", "1", "--styles", "fine", "--out", "x.png"], "no fine styles"),
+    (["mixing", "--rows", "0", "--cols", "1", "--styles", "middle", "--out", "x.png"], "range .middle. is empty"),
     (["mixing", "--rows", "0", "--cols", "1", "--styles", "0", "1", "--out", "x.png"],
      "2 style ranges for 1 rows"),
     (["truncation", "--cutoff", "9", "--out", "x.png"], "cutoff 9 out of range"),
@@ -294,3 +301,14 @@ def test_cli_bad_models_exit_2(tmp_path, capsys):
     else:
         assert code == 2 and "imageio-ffmpeg" in captured.err
     assert not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.parametrize("name, kind", [("stylegan2_ada_visible.pkl", "StyleGAN2"), ("rosinality_visible.pt", "StyleGAN2"),
+                                        ("stylegan2_ada_visible.npz", "StyleGAN2"),
+                                        ("diagonalgan_visible.model", "DiagonalGAN"),
+                                        ("diagonalgan_visible.npz", "DiagonalGAN")])
+def test_every_tool_opens_every_checkpoint_kind(name, kind):
+    """The one opener behind figures, SeFa and projection: official pickles and rosinality files
+    are StyleGAN2 generators, DiagonalGAN files DiagonalGAN ones, whatever the suffix says."""
+    from jaxstyle.editing.checkpoints import open_generator
+    assert type(open_generator(model=str(FIXTURES / name))).__name__ == kind

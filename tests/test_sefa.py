@@ -261,7 +261,7 @@ def run_cli(argv, capsys):
     (["--model", str(FIXTURES / "stylegan2_ada_visible.npz"), "--top", "0"], "--top must be"),
     (["--model", str(FIXTURES / "stylegan2_ada_visible.npz"), "--top", "40"], "top must be between"),
     (["--model", str(FIXTURES / "stylegan2_ada_visible.npz"), "--alphas", "1,x"], "bad alphas"),
-    (["--model", str(FIXTURES / "lpips_pairs.npz")], "not a fixture-format checkpoint"),
+    (["--model", str(FIXTURES / "lpips_pairs.npz")], "not a StyleGAN2 fixture"),
     (["--model", str(FIXTURES / "stylegan2_ada_visible.npz"), "--directions-out", "d.txt"], "must end in .npz"),
 ])
 def test_cli_errors_exit_2_and_write_nothing(tmp_path, capsys, extra, message):

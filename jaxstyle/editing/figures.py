@@ -7,7 +7,10 @@
 - mixing (StyleGAN2-ADA style_mixing.py): cell (i, j) is row seed i's W+ codes with the --styles
   slots taken from column seed j; the column images run along the top, the row images down the
   left, the corner is black. One --styles for every row (official, default 0-6) or one per row
-  (StyleGAN1 figure 3: coarse 0-3 = 4-8 px, middle 4-7 = 16-32 px, fine 8- = 64 px and up).
+  (StyleGAN1 figure 3). Named ranges are those of jaxstyle.editing.sefa, by the resolution of the
+  layers reading a slot: coarse 4-8 px, middle 16-32 px, fine 64 px and up plus the output
+  resolution. At 1024 px that is slots 0-2, 3-6, 7-17 (a StyleGAN2 ToRGB shares its slot with
+  the next block's first conv; StyleGAN1's AdaIN layout gives the paper's 0-3, 4-7, 8-17).
 - truncation (StyleGAN1 figure 8): rows = seeds, columns = psi, w_avg + psi (w - w_avg) on the
   slots below --cutoff (the official truncation_cutoff; all slots by default).
 - interpolation (gen_video.py): keyframes = seeds, --steps frames from each to the next, back to
@@ -21,7 +24,6 @@ follow jaxstyle.editing.content_style (one draw per seed and domain).
 
 import argparse
 import functools
-import json
 import os
 import re
 import sys
@@ -30,7 +32,8 @@ import time
 import jax
 import numpy as np
 
-from jaxstyle.editing import content_style, video
+from jaxstyle.editing import content_style, sefa, video
+from jaxstyle.editing.checkpoints import open_generator
 from jaxstyle.editing.content_style import Codes, Figure, chunked, zoom
 from jaxstyle.editing.video import keyframe_path, lerp, slerp, transitions  # noqa: F401 (public here too)
 from jaxstyle.images import save_png, to_uint8
@@ -38,7 +41,6 @@ from jaxstyle.models.generator import Generator
 from jaxstyle.models.mapping import truncate
 from jaxstyle.nn.noise import NOISE_MODES
 
-NAMED_SLOTS = {"coarse": (0, 4), "middle": (4, 8), "fine": (8, None)}  # StyleGAN1 figure 3
 OFFICIAL_STYLES = "0-6"                        # style_mixing.py --styles default
 OFFICIAL_PSIS = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)  # StyleGAN1 figure 8
 SPACES = ("z", "w")
@@ -72,23 +74,27 @@ def parse_seeds(text):
     return seeds
 
 
-def parse_slots(spec, num_ws):
-    """Returns the sorted W+ slots of a spec such as "0-6", "1,3" or "coarse,middle"."""
+def parse_slots(spec, num_ws, resolutions=None):
+    """Returns the sorted W+ slots of a spec such as "0-6", "1,3" or "coarse,middle".
+
+    resolutions: {slot: px} (`slot_resolutions(net)`), needed for the names coarse/middle/fine."""
     slots = set()
     for part in str(spec).split(","):
         name = part.strip().lower()
         if name == "all":
             slots.update(range(num_ws))
-        elif name in NAMED_SLOTS:
-            lo, hi = NAMED_SLOTS[name]
-            named = range(lo, num_ws if hi is None else min(hi, num_ws))
-            if not named:
-                raise ValueError(f"this model has {num_ws} slots (0..{num_ws - 1}): it has no {name} "
-                                 f"styles (slots from {lo}); pick slots by number")
-            slots.update(named)
+        elif name in sefa.RANGES:
+            if resolutions is None:
+                raise ValueError(f"the range name {name!r} needs the model's slot resolutions")
+            slots.update(sefa.named_slots(name, resolutions))
         else:
             slots.update(parse_range(part, "slot"))
     return check_slots(slots, num_ws)
+
+
+def slot_resolutions(net):
+    """Returns {slot: resolution of the layers reading it} for a StyleGAN2 handle's synthesis."""
+    return sefa.slot_resolutions(sefa.style_affines(net.g_vars))
 
 
 def check_slots(slots, num_ws):
@@ -317,51 +323,6 @@ def interpolation_video(net, seeds, steps=24, space="w", loop=True, grid=(1, 1),
 # ---------------------------------------------------------------------------------------------
 # Command line.
 
-def open_model(workdir=None, model=None, size=None):
-    """Returns the generator handle of a train.py work directory or a checkpoint file: a
-    jaxstyle.interop.StyleGAN2, or a DiagonalGAN for models with content codes.
-
-    Raises FileNotFoundError or ValueError with a message that names the problem and the fix.
-    """
-    from jaxstyle.editing.diagonal_cli import open_model as open_diagonalgan
-    from jaxstyle.interop import StyleGAN2, load_stylegan2_ada
-    if workdir is not None:
-        path = os.path.join(workdir, "config.json")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} not found: --workdir takes the work directory of a train.py run")
-        with open(path) as f:
-            if json.load(f).get("model", {}).get("content_op") == "dat":
-                return open_diagonalgan(workdir)
-        from jaxstyle.training.restore import load_run
-        run = load_run(workdir)
-        if not run.grown:
-            raise ValueError(f"{workdir} is still growing (at {run.phase.resolution} px): these figures "
-                             "need a run trained to full resolution")
-        return StyleGAN2(run.G, None, run.state.g_ema, None, run.state.w_avg)
-    if not os.path.isfile(model):
-        raise FileNotFoundError(f"model {model} not found: --model takes a checkpoint file (StyleGAN2-ADA or "
-                                "DiagonalGAN), --workdir a train.py run")
-    if model.endswith(".model") or (model.endswith(".npz") and "code_dim" in _npz_meta(model)):
-        return open_diagonalgan(model, size)
-    try:
-        return load_stylegan2_ada(model)
-    except (FileNotFoundError, ValueError):
-        raise
-    except Exception as e:  # unpickling/zip errors of a file that is not a checkpoint at all
-        raise ValueError(f"cannot read {model} as a StyleGAN2 checkpoint ({type(e).__name__}: {e}); pass a "
-                         "fixture-format .npz, an official DiagonalGAN .model or a --workdir") from e
-
-
-def _npz_meta(path):
-    # Only the small meta_json entry; the importers read the rest.
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return json.loads(bytes(data["meta_json"])) if "meta_json" in data.files else {}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {path} as a fixture-format .npz ({e}); pass a checkpoint or a "
-                         "--workdir") from e
-
-
 def parse_floats(text, what):
     """Returns the floats of "a,b,c"; raises ValueError naming a bad one."""
     try:
@@ -401,7 +362,7 @@ def build_parser():
     s.add_argument("--cols", required=True, help="column seeds")
     s.add_argument("--styles", nargs="+", default=[OFFICIAL_STYLES],
                    help="W+ slots taken from the column seed: one range for all rows, or one per row; "
-                        "numbers, ranges, all, coarse (0-3), middle (4-7), fine (8-)")
+                        "numbers, ranges, all, coarse (4-8 px), middle (16-32 px), fine (64 px up and the output)")
     s = sub.add_parser("truncation", parents=[common], help="truncation sweep: seeds x psi")
     s.add_argument("--seeds", default="0-3", help="row seeds")
     s.add_argument("--psis", default=",".join(f"{x:g}" for x in OFFICIAL_PSIS),
@@ -450,7 +411,7 @@ def make(net, args):
     psi = 1.0 if args.trunc is None else args.trunc
     if args.figure == "mixing":
         num_ws = require_stylegan2(net).num_ws
-        styles = [parse_slots(s, num_ws) for s in args.styles]
+        styles = [parse_slots(s, num_ws, slot_resolutions(net)) for s in args.styles]
         styles = styles[0] if len(styles) == 1 else styles
         return mixing_grid(net, args.rows, args.cols, styles, psi, args.noise_mode).grid
     if args.figure == "truncation":
@@ -467,7 +428,7 @@ def main(argv=None):
         return e.code
     start = time.time()
     try:
-        net = open_model(check_args(args).workdir, args.model, args.size)
+        net = open_generator(check_args(args).workdir, args.model, args.size)
         out = make(net, args)
         if out.ndim == 4:
             out = np.stack([zoom(f, args.zoom) for f in out])

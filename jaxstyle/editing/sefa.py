@@ -135,7 +135,7 @@ def layer_slots(affines, layers="all"):
 
     Raises ValueError for an unknown name, an index out of range, or a range with no slots here."""
     res = slot_resolutions(affines)
-    num, top = len(res), max(res.values())
+    num = len(res)
     parsed = parse_layers(layers)
     layout = ", ".join(f"{s}:{r}px" for s, r in res.items())
     if isinstance(parsed, tuple):
@@ -143,12 +143,20 @@ def layer_slots(affines, layers="all"):
         if bad:
             raise ValueError(f"slot(s) {bad} out of range: this generator has slots 0..{num - 1} ({layout})")
         return parsed
-    fine = {s for s, r in res.items() if r > MIDDLE_MAX or r == top}
-    pick = {"all": set(res), "fine": fine,
-            "coarse": {s for s, r in res.items() if r <= COARSE_MAX} - fine,
-            "middle": {s for s, r in res.items() if COARSE_MAX < r <= MIDDLE_MAX} - fine}[parsed]
+    return named_slots(parsed, res)
+
+
+def named_slots(name, resolutions):
+    """Returns the sorted slots of a range name (all, coarse, middle, fine; see the module
+    docstring) for {slot: resolution}; raises ValueError when the range is empty here."""
+    top = max(resolutions.values())
+    fine = {s for s, r in resolutions.items() if r > MIDDLE_MAX or r == top}
+    pick = {"all": set(resolutions), "fine": fine,
+            "coarse": {s for s, r in resolutions.items() if r <= COARSE_MAX} - fine,
+            "middle": {s for s, r in resolutions.items() if COARSE_MAX < r <= MIDDLE_MAX} - fine}[name]
     if not pick:
-        raise ValueError(f"layer range {parsed!r} is empty for this {top}x{top} generator ({layout}); "
+        layout = ", ".join(f"{s}:{r}px" for s, r in resolutions.items())
+        raise ValueError(f"layer range {name!r} is empty for this {top}x{top} generator ({layout}); "
                          "give slot indices instead")
     return tuple(sorted(pick))
 

@@ -166,30 +166,10 @@ def open_subject(workdir=None, model=None):
             return _diagonal_subject(DiagonalGAN(run.G, run.state.g_ema, size=run.phase.resolution if growing
                                                  else None)), source
         return subject_for(run.G, run.state.g_ema, run.state.w_avg), source
-    if not os.path.isfile(model):
-        raise FileNotFoundError(f"model {model} not found: --model takes a fixture-format .npz (StyleGAN2-ADA or "
-                                "DiagonalGAN) or an official DiagonalGAN .model; use --workdir for a train.py run")
-    if model.endswith(".npz") and _npz_kind(model) == "stylegan2":
-        from jaxstyle.interop import load_stylegan2_ada
-        try:
-            return subject_for(load_stylegan2_ada(model)), None
-        except (KeyError, ValueError) as e:
-            raise ValueError(f"cannot read {model} as a StyleGAN2-ADA checkpoint ({e})") from e
-    from jaxstyle.editing.diagonal_cli import open_model
-    return _diagonal_subject(open_model(model)), None
-
-
-def _npz_kind(path):
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["meta_json"])) if "meta_json" in data.files else {}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {path} as .npz ({e}): pass a fixture-format checkpoint") from e
-    if "G_kwargs" in meta:
-        return "stylegan2"
-    if "code_dim" in meta:
-        return "diagonalgan"
-    raise ValueError(f"{path} is not a fixture-format checkpoint (no meta_json with G_kwargs or code_dim)")
+    from jaxstyle.editing.checkpoints import open_generator
+    from jaxstyle.models.diagonalgan import DiagonalGAN
+    net = open_generator(model=model)
+    return (_diagonal_subject(net) if isinstance(net, DiagonalGAN) else subject_for(net)), None
 
 
 def parse_numbers(tokens, kind, what):
