@@ -150,11 +150,17 @@ def training(G, D, batch, reps, cycle=16):
             s, metrics = trainer.iteration(s, batch_data, step)
         jax.block_until_ready(s)
         holder[0] = s
-    # The first cycle also compiles (the explicit lowering above does not fill jit's cache).
+    # The first cycle also compiles (the explicit lowering above does not fill jit's cache), so it
+    # is the warm-up; the cycles after it are timed.
     t0 = time.perf_counter()
     run_cycle()
     first = time.perf_counter() - t0
-    t, times = _median_time(run_cycle, reps)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        run_cycle()
+        times.append(time.perf_counter() - t0)
+    t = statistics.median(times)
     per_cycle = cycle * (flops["g_main"] + flops["d_main"] + flops["ema"]) + cycle // obj.pl_interval * \
         flops["g_reg"] + cycle // obj.r1_interval * flops["d_reg"]
     return dict(batch=batch, compile_s=compile_s, first_cycle_s=first, seconds_per_cycle=t,
@@ -174,7 +180,7 @@ def run_one(args):
         record["sampling"] = sampling(G, args.sample_batch or s["batch"], args.reps)
         record["conv_forward"] = plain_conv(args.sample_batch or s["batch"], res, cin, cout, args.reps)
     if "train" in args.measure:
-        record["training"] = training(G, D, args.train_batch or s["batch"], max(1, args.reps // 2))
+        record["training"] = training(G, D, args.train_batch or s["batch"], args.train_reps)
         record["conv_train"] = plain_conv(args.train_batch or s["batch"], res, cin, cout, args.reps)
     record["peak_bytes"], record["peak_bytes_source"] = _peak_bytes()
     record.update(device=str(jax.devices()[0]), backend=jax.default_backend(), jax=jax.__version__)
@@ -215,7 +221,8 @@ def main(argv=None):
     p.add_argument("--measure", nargs="+", default=["sample", "train"], choices=["sample", "train"])
     p.add_argument("--sample-batch", type=int, default=None, help="default: the setup's batch")
     p.add_argument("--train-batch", type=int, default=None, help="default: the setup's batch")
-    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--reps", type=int, default=5, help="timed sampling runs (median)")
+    p.add_argument("--train-reps", type=int, default=2, help="timed 16-iteration training cycles (median)")
     p.add_argument("--out", default=None, help="default benchmarks/results/throughput-<backend>.json")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)   # child process mode
     args = p.parse_args(argv)
@@ -229,7 +236,7 @@ def main(argv=None):
     for setup, modconv, wgrad in runs:
         env = {**os.environ, "JAXSTYLE_MATMUL_WEIGHT_GRAD": {"auto": "auto", "xla": "0", "matmul": "1"}[wgrad]}
         cmd = [sys.executable, os.path.abspath(__file__), "--one", "--setups", setup, "--modconv", modconv,
-               "--reps", str(args.reps), "--measure", *args.measure]
+               "--reps", str(args.reps), "--train-reps", str(args.train_reps), "--measure", *args.measure]
         cmd += ["--sample-batch", str(args.sample_batch)] if args.sample_batch else []
         cmd += ["--train-batch", str(args.train_batch)] if args.train_batch else []
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
