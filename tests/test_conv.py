@@ -68,8 +68,12 @@ def test_gradients_match_xla_to_second_order(name, matmul_on):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(jnp.abs(b).max()))
 
 
-def test_backend_choice(monkeypatch):
+def test_backend_and_width_choice(monkeypatch):
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "auto")
-    assert conv_module.use_matmul_weight_grad() == (jax.default_backend() == "cpu")
+    on_cpu = jax.default_backend() == "cpu"
+    assert conv_module.use_matmul_weight_grad(256, 256) == on_cpu == conv_module.use_matmul_weight_grad(512, 128)
+    assert not conv_module.use_matmul_weight_grad(128, 256)
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "0")
-    assert not conv_module.use_matmul_weight_grad()
+    assert not conv_module.use_matmul_weight_grad(512, 512)
+    monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "1")
+    assert conv_module.use_matmul_weight_grad(3, 4)

@@ -1,16 +1,17 @@
 """The plain NHWC/HWIO convolution every layer uses, with a faster weight gradient on XLA CPU.
 
-XLA CPU lowers a convolution's weight gradient to a convolution over the batch that runs well
-below its matmul speed (benchmarks/conv_grad.py: 1.5x slower than the same FLOPs as matmuls for a
-8x32x32 512->512 3x3 layer). The weight gradient is a sum over output positions, which for each
-kernel tap (dy, dx) is one matmul of the shifted input's rows with the output gradient:
+XLA CPU lowers a wide convolution's weight gradient to a convolution that runs well below its
+matmul speed. The weight gradient is a sum over output positions, which for each kernel tap
+(dy, dx) is one matmul of the shifted input's rows with the output gradient:
 
     dW[dy, dx] = X[:, dy::s, dx::s]^T  @  dY        (rows: batch x output pixels)
 
 `conv` computes the forward pass and the input gradient with XLA's convolution, and the weight
-gradient as those kh * kw matmuls when `matmul_weight_grad` is on (the default on CPU; on GPU
-and TPU the library convolution is faster). The rule is itself differentiable, so R1 and path
-length regularisation (gradients of gradients) go through it.
+gradient as those kh * kw matmuls for layers of at least 256 x 256 channels on the CPU backend.
+There it measured faster (benchmarks/conv_grad.py, 16x32x32, 3x3: 1.28x at 256 channels, 1.78x
+at 512) and slower below (0.2-0.7x at 32-128 channels); on GPU and TPU the library convolution
+is used. The rule is itself differentiable, so R1 and path length regularisation (gradients of
+gradients) go through it.
 """
 
 import functools
@@ -69,12 +70,18 @@ def _bwd(stride, padding, dilate_input, residuals, g):
 _conv_fast_wgrad.defvjp(_fwd, _bwd)
 
 
-def use_matmul_weight_grad():
-    """Returns whether `conv` computes weight gradients as matmuls: on the CPU backend, unless
-    $JAXSTYLE_MATMUL_WEIGHT_GRAD is 0 (or forced on with 1)."""
+MATMUL_MIN_CHANNELS = 256 * 256   # in x out channels from which the matmul form is faster on CPU
+
+
+def use_matmul_weight_grad(in_channels, out_channels):
+    """Returns whether `conv` computes this layer's weight gradient as matmuls: on the CPU backend
+    for in x out >= MATMUL_MIN_CHANNELS; $JAXSTYLE_MATMUL_WEIGHT_GRAD=1 forces it for every layer,
+    0 turns it off."""
     import os
     setting = os.environ.get("JAXSTYLE_MATMUL_WEIGHT_GRAD", "auto")
-    return jax.default_backend() == "cpu" if setting == "auto" else setting == "1"
+    if setting != "auto":
+        return setting == "1"
+    return jax.default_backend() == "cpu" and in_channels * out_channels >= MATMUL_MIN_CHANNELS
 
 
 def conv(x, w, stride=1, padding=((0, 0), (0, 0)), dilate_input=1, groups=1):
@@ -84,6 +91,6 @@ def conv(x, w, stride=1, padding=((0, 0), (0, 0)), dilate_input=1, groups=1):
     (transposed convolution). Grouped convolutions keep XLA's own gradient.
     """
     padding = tuple((int(a), int(b)) for a, b in padding)
-    if groups == 1 and use_matmul_weight_grad():
+    if groups == 1 and use_matmul_weight_grad(w.shape[2], w.shape[3]):
         return _conv_fast_wgrad(x, w, int(stride), padding, int(dilate_input))
     return xla_conv(x, w, stride, padding, dilate_input, groups)
