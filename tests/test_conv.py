@@ -71,8 +71,8 @@ def test_gradients_match_xla_to_second_order(name, matmul_on):
 def test_backend_and_width_choice(monkeypatch):
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "auto")
     on_cpu = jax.default_backend() == "cpu"
-    assert conv_module.use_matmul_weight_grad(256, 256) == on_cpu == conv_module.use_matmul_weight_grad(512, 128)
-    assert not conv_module.use_matmul_weight_grad(128, 256)
+    assert conv_module.use_matmul_weight_grad(128, 128) == on_cpu == conv_module.use_matmul_weight_grad(512, 64)
+    assert not conv_module.use_matmul_weight_grad(64, 128)
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "0")
     assert not conv_module.use_matmul_weight_grad(512, 512)
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "1")

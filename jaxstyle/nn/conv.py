@@ -7,10 +7,13 @@ matmul speed. The weight gradient is a sum over output positions, which for each
     dW[dy, dx] = X[:, dy::s, dx::s]^T  @  dY        (rows: batch x output pixels)
 
 `conv` computes the forward pass and the input gradient with XLA's convolution, and the weight
-gradient as those kh * kw matmuls for layers of at least 256 x 256 channels on the CPU backend.
-There it measured faster (benchmarks/conv_grad.py, 16x32x32, 3x3: 1.28x at 256 channels, 1.78x
-at 512) and slower below (0.2-0.7x at 32-128 channels); on GPU and TPU the library convolution
-is used. The rule is itself differentiable, so R1 and path length regularisation (gradients of
+gradient as those kh * kw matmuls for layers of at least 128 x 128 channels on the CPU backend;
+on GPU and TPU the library convolution is used. The threshold comes from whole training steps
+(benchmarks/throughput.py, official 32x32 setups): with 256/128 channels this threshold took
+the step from 2.46 to 3.92 images/s (3.37 with matmuls for every layer), with 64 channels
+matmuls lost 8%. Layers alone
+(benchmarks/conv_grad.py) gain from 256 channels on 32x32 maps (1.28x; 1.78x at 512) but lose
+on smaller maps, so XLA treats the convolution differently inside the full step. The rule is itself differentiable, so R1 and path length regularisation (gradients of
 gradients) go through it.
 """
 
@@ -70,7 +73,7 @@ def _bwd(stride, padding, dilate_input, residuals, g):
 _conv_fast_wgrad.defvjp(_fwd, _bwd)
 
 
-MATMUL_MIN_CHANNELS = 256 * 256   # in x out channels from which the matmul form is faster on CPU
+MATMUL_MIN_CHANNELS = 128 * 128   # in x out channels from which the matmul form is faster on CPU
 
 
 def use_matmul_weight_grad(in_channels, out_channels):
