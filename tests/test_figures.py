@@ -312,3 +312,13 @@ def test_every_tool_opens_every_checkpoint_kind(name, kind):
     are StyleGAN2 generators, DiagonalGAN files DiagonalGAN ones, whatever the suffix says."""
     from jaxstyle.editing.checkpoints import open_generator
     assert type(open_generator(model=str(FIXTURES / name))).__name__ == kind
+
+
+def test_list_values_may_start_with_a_minus():
+    from jaxstyle.editing.cli import join_list_values
+    argv = ["truncation", "--psis", "-1,0,1", "--seeds", "0", "--alphas", "-3", "--out", "x.png"]
+    assert join_list_values(argv, ("--psis",)) == ["truncation", "--psis=-1,0,1", "--seeds", "0", "--alphas", "-3",
+                                                   "--out", "x.png"]
+    parsed = figures.build_parser().parse_args(join_list_values(argv[:5] + ["--model", "g.npz", "--out", "x.png"], ("--psis",)))
+    assert parsed.psis == "-1,0,1"
+    assert join_list_values(["--psis", "--out", "x"], ("--psis",)) == ["--psis", "--out", "x"]   # no value

@@ -34,6 +34,7 @@ import numpy as np
 
 from jaxstyle.editing import content_style, sefa, video
 from jaxstyle.editing.checkpoints import open_generator
+from jaxstyle.editing.cli import join_list_values
 from jaxstyle.editing.content_style import Codes, Figure, chunked, zoom
 from jaxstyle.editing.video import keyframe_path, lerp, slerp, transitions  # noqa: F401 (public here too)
 from jaxstyle.images import save_png, to_uint8
@@ -366,7 +367,7 @@ def build_parser():
     s = sub.add_parser("truncation", parents=[common], help="truncation sweep: seeds x psi")
     s.add_argument("--seeds", default="0-3", help="row seeds")
     s.add_argument("--psis", default=",".join(f"{x:g}" for x in OFFICIAL_PSIS),
-                   help="column psi values (write --psis=-1,0,1 when the first is negative)")
+                   help="column psi values, e.g. -1,0,1")
     s.add_argument("--cutoff", type=int, help="truncate only slots below this (official truncation_cutoff)")
     s = sub.add_parser("interpolation", parents=[common], help="looping interpolation video through seeds")
     s.add_argument("--seeds", required=True, help="keyframe seeds (cell-major with --grid)")
@@ -423,7 +424,7 @@ def make(net, args):
 def main(argv=None):
     """Runs the command line; returns the exit status (0, or 2 for bad input)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(join_list_values(sys.argv[1:] if argv is None else argv, ("--psis",)))
     except SystemExit as e:  # argparse has printed the usage problem (or --help)
         return e.code
     start = time.time()

@@ -32,6 +32,7 @@ import jax
 import numpy as np
 
 from jaxstyle.editing import content_style
+from jaxstyle.editing.cli import join_list_values
 from jaxstyle.editing.sefa import RANGES, check_form, edit, factorize, parse_layers
 from jaxstyle.images import save_png
 
@@ -286,24 +287,10 @@ def _save_json(report):
     return write
 
 
-def join_negative_lists(argv):
-    """Returns argv with "--alphas -3,-1.5,0" joined to "--alphas=-3,-1.5,0" (argparse would take
-    a token that starts with "-" and is not a plain number for an option)."""
-    out, i = [], 0
-    while i < len(argv):
-        if argv[i] == "--alphas" and i + 1 < len(argv) and argv[i + 1].startswith("-") and "," in argv[i + 1]:
-            out.append(f"--alphas={argv[i + 1]}")
-            i += 2
-        else:
-            out.append(argv[i])
-            i += 1
-    return out
-
-
 def main(argv=None):
     """Runs the command line; returns the exit status (0, or 2 for bad input)."""
     try:
-        args = build_parser().parse_args(join_negative_lists(sys.argv[1:] if argv is None else argv))
+        args = build_parser().parse_args(join_list_values(sys.argv[1:] if argv is None else argv, ("--alphas",)))
     except SystemExit as e:  # argparse has printed the usage problem (or --help)
         return e.code
     start = time.time()

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from jaxstyle.editing.cli import join_list_values
 from jaxstyle.images import save_png, to_uint8
 from jaxstyle.nn.subspace import EDITS, direction_norms, edits_tree, subspace_params
 
@@ -257,19 +258,10 @@ def build_parser():
     return p
 
 
-def _join_range(argv):
-    # "--range -3,3" would read -3,3 as an option; pass it on as "--range=-3,3".
-    argv, out = list(argv), []
-    while argv:
-        a = argv.pop(0)
-        out.append(f"--range={argv.pop(0)}" if a == "--range" and argv else a)
-    return out
-
-
 def main(argv=None):
     """Runs the command line; returns the exit status (0, or 2 for bad input)."""
     try:
-        args = build_parser().parse_args(_join_range(sys.argv[1:] if argv is None else argv))
+        args = build_parser().parse_args(join_list_values(sys.argv[1:] if argv is None else argv, ("--range",)))
     except SystemExit as e:  # argparse has printed the usage problem (or --help)
         return e.code
     start = time.time()
