@@ -40,6 +40,7 @@ class Generator(nn.Module):
     content_op: str = "noise"                  # "noise" | "dat" (DiagonalGAN) | "none"
     dat_max_resolution: int = 256
     subspace_mode: int = 0                     # SEGAN subspaces: 0 none, 1 | 2 | 3 (nn.subspace)
+    remat: bool = False                        # rematerialise synthesis blocks (large resolutions)
 
     @property
     def num_ws(self):
@@ -63,7 +64,7 @@ class Generator(nn.Module):
             architecture=self.architecture, resample_filter=self.resample_filter,
             conv_clamp=self.conv_clamp, modconv=self.modconv, style_op=self.style_op,
             content_op=self.content_op, dat_max_resolution=self.dat_max_resolution,
-            subspace_mode=self.subspace_mode)
+            subspace_mode=self.subspace_mode, remat=self.remat)
 
     def map(self, z, c=None, w_avg=None, psi=1.0, cutoff=None):
         """Returns W+ codes (B, num_ws, w_dim), truncated towards w_avg when psi != 1."""

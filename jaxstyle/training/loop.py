@@ -54,7 +54,7 @@ def build(config, source):
 # Model settings a preset may leave out (the StyleGAN2 defaults).
 MODEL_DEFAULTS = dict(style_op="modconv", content_op="noise", dat_max_resolution=256,
                       mapping_lr_multiplier=0.01, mapping_weight_gain=1.0, mapping_act_gain=None,
-                      subspace_mode=0)
+                      subspace_mode=0, remat=False)
 
 
 def _build(config, source):
