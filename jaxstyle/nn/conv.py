@@ -11,8 +11,8 @@ gradient as those kh * kw matmuls for layers of at least 128 x 128 channels on t
 on GPU and TPU the library convolution is used. The threshold comes from whole training steps
 (benchmarks/throughput.py, official 32x32 setups): with 256/128 channels it took the step from
 2.46 to 3.92 images/s (3.37 with matmuls in every layer); with 64 channels matmuls lost 8%.
-Layers alone (benchmarks/conv_grad.py) gain from 256 channels on 32x32 maps (1.28x; 1.78x at
-512) but lose on smaller maps, so XLA treats the convolution differently inside the full step.
+Layers alone (benchmarks/conv_grad.py, 16x32x32) gain only at 512 channels (1.37x; 0.94x at
+256, 0.4x at 64), so XLA treats the convolution differently inside the full step.
 The rule is itself differentiable, so R1 and path length regularisation (gradients of
 gradients) go through it.
 """
