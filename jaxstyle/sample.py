@@ -42,7 +42,7 @@ def sample_grid(G, variables, w_avg, seed, rows, cols, psi=1.0, noise_mode="cons
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="runs/sample/grid.png", help="PNG file to write")
-    p.add_argument("--weights", help="fixture-format .npz (official state_dicts + meta_json)")
+    p.add_argument("--weights", help="an official .pkl, a rosinality .pt or a fixture-format .npz")
     p.add_argument("--resolution", type=int, default=32, help="random init: image size, 4..1024")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rows", type=int, default=4)
