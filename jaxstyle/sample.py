@@ -1,10 +1,10 @@
-"""Sample a grid of images from a randomly initialised (or fixture-loaded) StyleGAN2 generator.
+"""Sample a grid of images from a randomly initialised StyleGAN2 generator or pretrained weights
+(an official .pkl, a rosinality .pt or a fixture-format .npz), through the jit-compiled G_ema path.
 
     python -m jaxstyle.sample --resolution 32 --seed 0 --out runs/sample/grid.png
     python -m jaxstyle.sample --weights tests/fixtures/stylegan2_ada_visible.npz --out grid.png
 
-This is the main job until training lands; it exercises the jit-compiled G_ema path
-a trained checkpoint will use.
+For a train.py run, the editing tools (python -m jaxstyle.editing.figures ...) take --workdir.
 """
 
 import argparse
