@@ -10,7 +10,7 @@ written as train.py writes a run:
     checkpoints/    one checkpoint at iteration 0: G, D, and G_ema in the EMA slot with its
                     w_avg; Adam states and pl_mean start fresh (the files hold none jaxstyle uses)
     config.py       a preset returning config.json, so that training resumes with
-                    python train.py --config DST/config.py --workdir DST
+                    python train.py --workdir DST  (train.py takes DST/config.py by default)
 
 and every tool that opens a run directory (load_run, evaluate.py, ...) opens DST. A file
 without a generator's trained weights (G) starts G from G_ema; one without a discriminator starts
@@ -36,7 +36,7 @@ DEFAULT_PRESET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 G_MODEL_KEYS = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "architecture", "conv_clamp")
 PRESET_PY = '''"""Preset of the run in this directory, written by python -m jaxstyle.convert: returns config.json.
 
-    python train.py --config {dst}/config.py --workdir {dst}
+    python train.py --workdir {dst}      (the same as --config {dst}/config.py)
 """
 
 import json
