@@ -11,25 +11,18 @@ the matmul speed-up; jaxstyle.nn.conv uses the matmul form where it measured fas
 import argparse
 import json
 import os
-import statistics
-import time
 
 import jax
 
 from jaxstyle.nn.conv import matmul_weight_grad, xla_conv
+from timing import median_time
 
 SAME = ((1, 1), (1, 1))
 
 
 def median_seconds(fn, *args, reps):
     fn = jax.jit(fn)
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_time(lambda: jax.block_until_ready(fn(*args)), reps)[0]
 
 
 def measure(batch, res, channels, reps):

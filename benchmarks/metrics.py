@@ -15,10 +15,8 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 
 import jax
 import numpy as np
@@ -29,6 +27,7 @@ sys.path.insert(0, ROOT)
 from jaxstyle.data.registry import open_source  # noqa: E402
 from jaxstyle.metrics import evaluate as ev  # noqa: E402
 from jaxstyle.parallel import make_mesh  # noqa: E402
+from timing import median_time  # noqa: E402
 from jaxstyle.training.loop import build, trainer_for  # noqa: E402
 from jaxstyle.training.restore import Run  # noqa: E402
 
@@ -49,16 +48,6 @@ def random_inception():
     return Inception(variables, weights_digest(variables))
 
 
-def timed(fn, reps):
-    fn()  # compile and warm caches
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
-
-
 def bench(resolution, num, reps, batch):
     run = make_run(resolution)
     options = ev.Options(num=num, batch_size=batch, progress=False, cache_dir=tempfile.mkdtemp())
@@ -77,7 +66,7 @@ def bench(resolution, num, reps, batch):
             ev.METRICS[spec.family].compute(run, spec, options)
             if label == "ls_z+ls_w":
                 ev.METRICS["ls"].compute(run, ev.parse_metric("ls_w"), options)
-        median, times = timed(once, reps)
+        median, times = median_time(once, reps)
         rows.append(dict(metric=label, resolution=resolution, num=num, s_per_1k=round(1000 * median / num, 2),
                          times_s=[round(t, 2) for t in times]))
         print(json.dumps(rows[-1]), flush=True)
@@ -92,7 +81,7 @@ def bench(resolution, num, reps, batch):
             n = min(batch, num - i)
             inception.features(generate(jax.random.key(i), n))
             inception.features(reals[i:i + n])
-    median, times = timed(features_once, reps)
+    median, times = median_time(features_once, reps)
     rows.append(dict(metric="fid/kid Inception features", resolution=resolution, num=num,
                      s_per_1k=round(1000 * median / num, 2), times_s=[round(t, 2) for t in times]))
     print(json.dumps(rows[-1]), flush=True)
@@ -102,7 +91,7 @@ def bench(resolution, num, reps, batch):
         mu, cov = feats.mean(1), [np.cov(f, rowvar=False) for f in feats]
         frechet_distance(mu[0], cov[0], mu[1], cov[1])
         kernel_inception_distance(feats[0], feats[1])
-    median, times = timed(fixed_once, 1)
+    median, times = median_time(fixed_once, 1)
     rows.append(dict(metric="fid+kid from features (fixed)", resolution=resolution, num=2000,
                      seconds=round(median, 2), s_per_1k=None))
     print(json.dumps(rows[-1]), flush=True)

@@ -24,10 +24,11 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
+
+from timing import median_time
 
 # Setups. The official_* ones are the configurations stylegan2-ada-pytorch was measured at on this
 # project's 2-core CPU (torch 2.13, reference ops, 2 threads, z/w 512, no fp16, const noise):
@@ -39,16 +40,6 @@ SETUPS = {
     "official_64": dict(res=64, cbase=16384, cmax=512, map=8, batch=8, official=(2.57, None)),
     "paper256": dict(res=256, cbase=16384, cmax=512, map=8, batch=4, official=(1.19, None)),
 }
-
-
-def _median_time(fn, reps):
-    fn()   # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
 
 
 def _flops(lowered):
@@ -100,7 +91,7 @@ def plain_conv(batch, res, cin, cout, reps):
     grad = jax.jit(jax.grad(lambda x, w: jnp.sum(conv(x, w) ** 2), argnums=(0, 1))).lower(x, w)
     for name, lowered in (("forward", fwd), ("train", grad)):
         fn = lowered.compile()
-        t, _ = _median_time(lambda: jax.block_until_ready(fn(x, w)), reps)
+        t, _ = median_time(lambda: jax.block_until_ready(fn(x, w)), reps)
         out[name] = dict(gflops=_flops(lowered) / 1e9, seconds=t, gflop_per_s=_flops(lowered) / 1e9 / t)
     return dict(shape=[batch, res, res, cin, cout], **out)
 
@@ -114,7 +105,7 @@ def sampling(G, batch, reps):
     lowered = forward.lower(variables, z)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - t0
-    t, times = _median_time(lambda: compiled(variables, z).block_until_ready(), reps)
+    t, times = median_time(lambda: compiled(variables, z).block_until_ready(), reps)
     flops = _flops(lowered)
     return dict(batch=batch, compile_s=compile_s, seconds=t, images_per_s=batch / t, gflops=flops / 1e9,
                 gflop_per_s=flops / 1e9 / t, times=times)
@@ -155,12 +146,7 @@ def training(G, D, batch, reps, cycle=16):
     t0 = time.perf_counter()
     run_cycle()
     first = time.perf_counter() - t0
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        run_cycle()
-        times.append(time.perf_counter() - t0)
-    t = statistics.median(times)
+    t, times = median_time(run_cycle, reps, warmup=False)
     per_cycle = cycle * (flops["g_main"] + flops["d_main"] + flops["ema"]) + cycle // obj.pl_interval * \
         flops["g_reg"] + cycle // obj.r1_interval * flops["d_reg"]
     return dict(batch=batch, compile_s=compile_s, first_cycle_s=first, seconds_per_cycle=t,
