@@ -1,10 +1,12 @@
 """FIR resampling and resampling convolutions against the NumPy reference and closed forms."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxstyle.nn import conv2d_resample, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from jaxstyle.nn.upfirdn2d import fir_impl, separable_factors
 import numpy_reference as ref
 
 RNG = np.random.default_rng(0)
@@ -35,6 +37,47 @@ def test_upfirdn2d_matches_reference(up, down, pad, flip):
     got = upfirdn2d(nhwc(x), f, up=up, down=down, padding=pad, flip_filter=flip, gain=1.7)
     want = ref.upfirdn2d(x, f, up=up, down=down, pad=pad, gain=1.7, flip_filter=flip)
     np.testing.assert_allclose(nchw(got), want, rtol=1e-5, atol=1e-5)
+
+
+# Both formulations on an asymmetric outer-product filter (what the separable form needs).
+@pytest.mark.parametrize("up,down,pad", [(1, 1, (1, 2, 0, 1)), (2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1)),
+                                         (2, 2, (1, 2, 2, 1)), (1, 1, (-1, 2, 1, -1)), (3, 1, (1, 1, 1, 1)),
+                                         (1, 3, (2, 0, 1, 2))])
+@pytest.mark.parametrize("impl", ["separable", "conv"])
+@pytest.mark.parametrize("flip", [False, True])
+def test_upfirdn2d_formulations_match_reference_on_separable_filters(up, down, pad, impl, flip):
+    x = RNG.standard_normal((2, 3, 7, 6))
+    f = np.outer(RNG.standard_normal(4), RNG.standard_normal(3))
+    got = upfirdn2d(nhwc(x), f, up=up, down=down, padding=pad, flip_filter=flip, gain=1.7, impl=impl)
+    want = ref.upfirdn2d(x, f, up=up, down=down, pad=pad, gain=1.7, flip_filter=flip)
+    np.testing.assert_allclose(nchw(got), want, rtol=1e-5, atol=1e-5)
+
+
+def test_upfirdn2d_formulations_have_the_same_gradients():
+    x = nhwc(RNG.standard_normal((2, 3, 9, 8)))
+    f = setup_filter([1, 3, 3, 1])
+
+    def grads(impl):
+        loss = lambda x: jnp.sum(jnp.sin(upfirdn2d(x, f, up=2, down=2, padding=(2, 1, 2, 1), impl=impl)))
+        return jax.grad(loss)(x)
+    np.testing.assert_allclose(grads("separable"), grads("conv"), rtol=1e-5, atol=1e-6)
+
+
+def test_separable_factors_recover_outer_products_and_refuse_the_rest():
+    fy, fx = separable_factors(setup_filter([1, 3, 3, 1]))
+    np.testing.assert_allclose(np.outer(fy, fx), np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0, rtol=1e-7)
+    assert separable_factors(np.eye(3)) is None
+    assert fir_impl(np.eye(3)) == "conv"
+    with pytest.raises(ValueError, match="outer-product filter"):
+        upfirdn2d(jnp.zeros((1, 4, 4, 1)), np.eye(3), impl="separable")
+
+
+def test_fir_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("JAXSTYLE_FIR", "fast")
+    with pytest.raises(ValueError, match="JAXSTYLE_FIR must be auto, separable or conv"):
+        fir_impl(setup_filter([1, 3, 3, 1]))
+    monkeypatch.setenv("JAXSTYLE_FIR", "conv")
+    assert fir_impl(setup_filter([1, 3, 3, 1])) == "conv"
 
 
 def test_resampling_keeps_a_constant_image_constant_away_from_borders():
