@@ -14,6 +14,8 @@ CASES = {
     "3x3 same": (3, 1, ((1, 1), (1, 1)), 1),
     "3x3 stride 2": (3, 2, ((0, 0), (0, 0)), 1),
     "3x3 input-dilated": (3, 1, ((2, 2), (2, 2)), 2),
+    "3x3 input-dilated, cropped": (3, 1, ((-1, 1), (0, -2)), 2),
+    "2x2 input-dilated by 3": (2, 1, ((1, 2), (2, 0)), 3),
     "1x1": (1, 1, ((0, 0), (0, 0)), 1),
     "uneven crop": (3, 1, ((-1, 2), (0, 1)), 1),
 }
@@ -68,12 +70,16 @@ def test_gradients_match_xla_to_second_order(name, matmul_on):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(jnp.abs(b).max()))
 
 
-def test_backend_and_width_choice(monkeypatch):
+def test_backend_form_and_width_choice(monkeypatch):
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "auto")
     on_cpu = jax.default_backend() == "cpu"
-    assert conv_module.use_matmul_weight_grad(128, 128) == on_cpu == conv_module.use_matmul_weight_grad(512, 64)
-    assert not conv_module.use_matmul_weight_grad(64, 128)
+    choose = conv_module.use_matmul_weight_grad
+    assert choose(128, 128) == on_cpu == choose(512, 64)
+    assert not choose(64, 128)                        # a narrow 3x3 same conv keeps XLA's
+    assert choose(64, 64, (3, 3), 1, 2) == on_cpu     # up (input-dilated), down (strided), 1x1: matmuls
+    assert choose(64, 64, (3, 3), 2, 1) == on_cpu
+    assert choose(64, 64, (1, 1)) == on_cpu
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "0")
-    assert not conv_module.use_matmul_weight_grad(512, 512)
+    assert not choose(512, 512, (3, 3), 1, 2)
     monkeypatch.setenv("JAXSTYLE_MATMUL_WEIGHT_GRAD", "1")
-    assert conv_module.use_matmul_weight_grad(3, 4)
+    assert choose(3, 4)

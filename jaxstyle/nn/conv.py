@@ -39,8 +39,42 @@ def _expanded_input(x, padding, dilate_input):
     return lax.pad(x, zero, ((0, 0, 0), (pt, pb, dilate_input - 1), (pl, pr, dilate_input - 1), (0, 0, 0)))
 
 
+def _tap_rows(n, m, low, dilate, tap):
+    """Returns (first input index, count, first output index) of the input samples that tap `tap`
+    of a stride-1 convolution reads into its m outputs, along one axis of n samples that are
+    dilated by `dilate` and padded by `low` in front; None if it reads only inserted zeros."""
+    # Output i reads expanded position i + tap, which holds input k where i + tap - low = k * dilate.
+    k0 = max(0, -(-(tap - low) // dilate))
+    k1 = min(n - 1, (m - 1 + tap - low) // dilate)
+    return (k0, k1 - k0 + 1, k0 * dilate + low - tap) if k1 >= k0 else None
+
+
+def _dilated_weight_grad(x, g, kernel_size, padding, dilate_input):
+    """Returns dL/dW of a stride-1 input-dilated convolution as one matmul per tap over the input
+    samples that tap actually meets: (dilate_input ** 2) times fewer rows than the expanded input."""
+    batch, h, w, in_ch = x.shape
+    _, ho, wo, out_ch = g.shape
+    taps = []
+    for dy in range(kernel_size[0]):
+        for dx in range(kernel_size[1]):
+            rows = _tap_rows(h, ho, padding[0][0], dilate_input, dy)
+            cols = _tap_rows(w, wo, padding[1][0], dilate_input, dx)
+            if rows is None or cols is None:
+                taps.append(jnp.zeros((in_ch, out_ch), x.dtype))
+                continue
+            (ky, ny, iy), (kx, nx, ix) = rows, cols
+            xs = lax.slice(x, (0, ky, kx, 0), (batch, ky + ny, kx + nx, in_ch))
+            gs = lax.slice(g, (0, iy, ix, 0), (batch, iy + (ny - 1) * dilate_input + 1,
+                                               ix + (nx - 1) * dilate_input + 1, out_ch),
+                           (1, dilate_input, dilate_input, 1))
+            taps.append(xs.reshape(-1, in_ch).T @ gs.reshape(-1, out_ch))
+    return jnp.stack(taps).reshape(*kernel_size, in_ch, out_ch)
+
+
 def matmul_weight_grad(x, g, kernel_size, stride, padding, dilate_input):
     """Returns dL/dW (kh, kw, I, O) of xla_conv(x, W, ...) for the output gradient g, as one matmul per tap."""
+    if dilate_input > 1 and stride == 1:
+        return _dilated_weight_grad(x, g, kernel_size, padding, dilate_input)
     kh, kw = kernel_size
     xe = _expanded_input(x, padding, dilate_input)
     batch, ho, wo, out_ch = g.shape
@@ -65,26 +99,58 @@ def _fwd(x, w, stride, padding, dilate_input):
 
 def _bwd(stride, padding, dilate_input, residuals, g):
     x, w = residuals
-    _, input_vjp = jax.vjp(lambda x: xla_conv(x, w, stride, padding, dilate_input), x)
+    dx = _input_grad(g, w, (stride, padding, dilate_input), x.shape)
     dw = matmul_weight_grad(x, g, w.shape[:2], stride, padding, dilate_input)
-    return input_vjp(g)[0], dw.astype(w.dtype)
+    return dx, dw.astype(w.dtype)
 
 
 _conv_fast_wgrad.defvjp(_fwd, _bwd)
 
 
-MATMUL_MIN_CHANNELS = 128 * 128   # in x out channels from which the matmul form is faster on CPU
+# The input gradient is itself differentiated by R1 and path-length regularisation. For a
+# strided conv it is an input-dilated conv, whose XLA weight gradient is the slowest case of all,
+# so it gets the same treatment: <h, dX(g, w)> = <conv(h, w), g> gives its cotangents as a
+# forward conv (w.r.t. g) and a matmul weight gradient (w.r.t. w).
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _input_grad(g, w, form, x_shape):
+    """Returns dL/dX of xla_conv(X, w, *form) for the output gradient g, X of shape x_shape."""
+    _, vjp = jax.vjp(lambda x: xla_conv(x, w, *form), jnp.zeros(x_shape, g.dtype))
+    return vjp(g)[0]
 
 
-def use_matmul_weight_grad(in_channels, out_channels):
-    """Returns whether `conv` computes this layer's weight gradient as matmuls: on the CPU backend
-    for in x out >= MATMUL_MIN_CHANNELS; $JAXSTYLE_MATMUL_WEIGHT_GRAD=1 forces it for every layer,
-    0 turns it off."""
+def _input_grad_fwd(g, w, form, x_shape):
+    return _input_grad(g, w, form, x_shape), (g, w)
+
+
+def _input_grad_bwd(form, x_shape, residuals, h):
+    g, w = residuals
+    stride, padding, dilate_input = form
+    return (conv(h, w, stride, padding, dilate_input),
+            matmul_weight_grad(h, g, w.shape[:2], stride, padding, dilate_input).astype(w.dtype))
+
+
+_input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
+
+
+MATMUL_MIN_CHANNELS = 128 * 128   # in x out channels from which the matmul form wins for k x k same convs
+
+
+def use_matmul_weight_grad(in_channels, out_channels, kernel_size=(3, 3), stride=1, dilate_input=1):
+    """Returns whether `conv` computes this layer's weight gradient as matmuls.
+
+    On the CPU backend: always for input-dilated (up), strided (down) and 1x1 convolutions, and
+    for stride-1 k x k ones from in x out >= MATMUL_MIN_CHANNELS (benchmarks/conv_grad.py).
+    $JAXSTYLE_MATMUL_WEIGHT_GRAD=1 forces it for every layer, 0 turns it off.
+    """
     import os
     setting = os.environ.get("JAXSTYLE_MATMUL_WEIGHT_GRAD", "auto")
     if setting != "auto":
         return setting == "1"
-    return jax.default_backend() == "cpu" and in_channels * out_channels >= MATMUL_MIN_CHANNELS
+    if jax.default_backend() != "cpu":
+        return False
+    if dilate_input > 1 or stride > 1 or tuple(kernel_size) == (1, 1):
+        return True
+    return in_channels * out_channels >= MATMUL_MIN_CHANNELS
 
 
 def conv(x, w, stride=1, padding=((0, 0), (0, 0)), dilate_input=1, groups=1):
@@ -94,6 +160,6 @@ def conv(x, w, stride=1, padding=((0, 0), (0, 0)), dilate_input=1, groups=1):
     (transposed convolution). Grouped convolutions keep XLA's own gradient.
     """
     padding = tuple((int(a), int(b)) for a, b in padding)
-    if groups == 1 and use_matmul_weight_grad(w.shape[2], w.shape[3]):
+    if groups == 1 and use_matmul_weight_grad(w.shape[2], w.shape[3], w.shape[:2], stride, dilate_input):
         return _conv_fast_wgrad(x, w, int(stride), padding, int(dilate_input))
     return xla_conv(x, w, stride, padding, dilate_input, groups)
