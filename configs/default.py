@@ -23,7 +23,8 @@ def get_config():
     c.data = ml_collections.ConfigDict(dict(source="toyfaces", resolution=32, seed=0, workers=2, prefetch=2))
     c.model = ml_collections.ConfigDict(dict(
         z_dim=64, w_dim=64, mapping_layers=2, channel_base=1024, channel_max=32, architecture="skip",
-        d_architecture="resnet", conv_clamp=None, modconv="activation", mbstd_num_channels=1))
+        d_architecture="resnet", conv_clamp=None, modconv="activation", mbstd_num_channels=1,
+        remat=False, num_bf16_res=0))
     batch = 32
     c.objective = ml_collections.ConfigDict(dict(
         batch_size=batch, g_lr=0.0025, d_lr=0.0025, r1_gamma=0.0002 * 32**2 / batch, r1_interval=16,

@@ -43,7 +43,8 @@ def get_config(variant="toy"):
         c.model = ml_collections.ConfigDict(dict(
             z_dim=64, w_dim=64, mapping_layers=8, channel_base=32768, channel_max=128,
             d_channel_base=32768, d_channel_max=512, architecture="skip", d_architecture="resnet",
-            conv_clamp=None, modconv="activation", mbstd_num_channels=1, subspace_mode=2))
+            conv_clamp=None, modconv="activation", mbstd_num_channels=1, subspace_mode=2,
+            remat=False, num_bf16_res=0))
         c.objective = ml_collections.ConfigDict(dict(
             batch_size=batch, g_lr=0.002, d_lr=0.002, r1_gamma=10.0, r1_interval=16, pl_weight=2.0,
             pl_interval=4, pl_batch_shrink=1, style_mixing_prob=0.0, ema_kimg=10 * batch / 32,

@@ -7,7 +7,8 @@ config F): batch 32 (mbstd group 4), channel_base 32768 (fmaps 1), channel_max 5
 mapping layers at lr x 0.01, z/w 512, G and D lr 0.002, Adam betas (0, 0.99), eps 1e-8, R1
 gamma 10 every 16 D steps, path length weight 2 every 4 G steps on half batches, style
 mixing 0.9, G EMA half-life 10 kimg without ramp-up, conv_clamp 256 (ADA), 25000 kimg.
-ADA runs the top 4 resolutions in fp16; jaxstyle computes in float32.
+ADA runs the top 4 resolutions in fp16; jaxstyle computes in float32 unless
+--config.model.num_bf16_res=4 (bfloat16 there, for accelerators; README "Mixed precision").
 Reference: FFHQ 1024 FID 2.84 (StyleGAN2 paper, config F).
 """
 

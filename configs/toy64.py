@@ -19,7 +19,8 @@ def get_config():
     c.data.resolution = 64
     c.model = ml_collections.ConfigDict(dict(
         z_dim=128, w_dim=128, mapping_layers=4, channel_base=8192, channel_max=128, architecture="skip",
-        d_architecture="resnet", conv_clamp=None, modconv="activation", mbstd_num_channels=1))
+        d_architecture="resnet", conv_clamp=None, modconv="activation", mbstd_num_channels=1,
+        remat=False, num_bf16_res=0))
     c.objective.r1_gamma = 0.0002 * 64**2 / 32
     c.log_every_kimg = 1.0
     c.sample_every_kimg = 50.0

@@ -7,13 +7,13 @@ then conv, dense and the output layer (projected onto the embedded label if c_di
 """
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxstyle.models.mapping import MappingNetwork
-from jaxstyle.models.synthesis import ARCHITECTURES, channels_for, check_resolution
+from jaxstyle.models.synthesis import ARCHITECTURES, block_dtype, channels_for, check_resolution
 from jaxstyle.nn.equalized import EqualConv, EqualDense
 from jaxstyle.nn.mbstd import minibatch_stddev
 from jaxstyle.nn.upfirdn2d import downsample2d, setup_filter
@@ -29,13 +29,15 @@ class DiscriminatorBlock(nn.Module):
     activation: str = "lrelu"
     resample_filter: Sequence[int] = (1, 3, 3, 1)
     conv_clamp: Optional[float] = None
+    dtype: Any = jnp.float32                   # compute dtype; parameters stay float32
 
     @nn.compact
     def __call__(self, x, img):
         """Returns (features at half resolution, image for the next block or None)."""
         conv = dict(activation=self.activation, conv_clamp=self.conv_clamp)
+        x = x.astype(self.dtype) if x is not None else None
         if self.in_channels == 0 or self.architecture == "skip":
-            y = EqualConv(self.tmp_channels, 1, name="fromrgb", **conv)(img.astype(jnp.float32))
+            y = EqualConv(self.tmp_channels, 1, name="fromrgb", **conv)(img.astype(self.dtype))
             x = y if x is None else x + y
             img = downsample2d(img, setup_filter(self.resample_filter)) if self.architecture == "skip" else None
         down = dict(down=2, resample_filter=self.resample_filter)
@@ -65,6 +67,7 @@ class DiscriminatorEpilogue(nn.Module):
     @nn.compact
     def __call__(self, x, img, cmap=None, num_shards=1):
         """Returns the logits (B, 1)."""
+        x = x.astype(jnp.float32)
         if self.architecture == "skip":
             x = x + EqualConv(self.in_channels, 1, activation=self.activation, name="fromrgb")(img)
         if self.mbstd_num_channels > 0:
@@ -95,6 +98,7 @@ class Discriminator(nn.Module):
     mbstd_num_channels: int = 1
     mapping_layers: int = 8                    # of the label mapping network (c_dim > 0)
     resample_filter: Sequence[int] = (1, 3, 3, 1)
+    num_bf16_res: int = 0                      # mixed precision: blocks of the N highest resolutions in bfloat16
 
     @nn.compact
     def __call__(self, img, c=None, num_shards=1):
@@ -112,7 +116,8 @@ class Discriminator(nn.Module):
             x, img = DiscriminatorBlock(
                 in_channels=ch(res) if res < self.img_resolution else 0, tmp_channels=ch(res),
                 out_channels=ch(res // 2), architecture=self.architecture,
-                resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, name=f"b{res}")(x, img)
+                resample_filter=self.resample_filter, conv_clamp=self.conv_clamp,
+                dtype=block_dtype(res, self.img_resolution, self.num_bf16_res), name=f"b{res}")(x, img)
         cmap_dim = 0 if self.c_dim == 0 else (self.cmap_dim if self.cmap_dim is not None else ch(4))
         cmap = None
         if self.c_dim > 0:

@@ -41,6 +41,7 @@ class Generator(nn.Module):
     dat_max_resolution: int = 256
     subspace_mode: int = 0                     # SEGAN subspaces: 0 none, 1 | 2 | 3 (nn.subspace)
     remat: bool = False                        # rematerialise synthesis blocks (large resolutions)
+    num_bf16_res: int = 0                      # mixed precision: the N highest resolutions in bfloat16
 
     @property
     def num_ws(self):
@@ -64,7 +65,7 @@ class Generator(nn.Module):
             architecture=self.architecture, resample_filter=self.resample_filter,
             conv_clamp=self.conv_clamp, modconv=self.modconv, style_op=self.style_op,
             content_op=self.content_op, dat_max_resolution=self.dat_max_resolution,
-            subspace_mode=self.subspace_mode, remat=self.remat)
+            subspace_mode=self.subspace_mode, remat=self.remat, num_bf16_res=self.num_bf16_res)
 
     def map(self, z, c=None, w_avg=None, psi=1.0, cutoff=None):
         """Returns W+ codes (B, num_ws, w_dim), truncated towards w_avg when psi != 1."""

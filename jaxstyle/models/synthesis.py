@@ -12,7 +12,7 @@ last block only).
 """
 
 import math
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -39,6 +39,15 @@ def check_resolution(res):
     """Raises ValueError unless res is a power of two in 4..1024."""
     if res not in [2**i for i in range(2, 11)]:
         raise ValueError(f"resolution must be a power of two from 4 to 1024, got {res}")
+
+
+def block_dtype(res, img_resolution, num_bf16_res):
+    """Returns the compute dtype of the block at `res`: bfloat16 for the num_bf16_res highest
+    resolutions (never below 8x8, as the official num_fp16_res), else float32."""
+    if num_bf16_res <= 0:
+        return jnp.float32
+    first = max(2 ** (int(math.log2(img_resolution)) + 1 - num_bf16_res), 8)
+    return jnp.bfloat16 if res >= first else jnp.float32
 
 
 def synthesis_num_ws(img_resolution):
@@ -126,6 +135,7 @@ class SynthesisBlock(nn.Module):
     modconv: str = "activation"
     content_op: str = "noise"
     subspace_mode: int = 0
+    dtype: Any = jnp.float32                   # compute dtype; parameters stay float32
 
     @property
     def num_conv(self):
@@ -144,9 +154,10 @@ class SynthesisBlock(nn.Module):
         if self.in_channels == 0:
             const = self.param("const", normal_init(),
                                (self.resolution, self.resolution, self.out_channels))
-            x = jnp.broadcast_to(const[None].astype(ws.dtype), (ws.shape[0],) + const.shape)
+            x = jnp.broadcast_to(const[None].astype(self.dtype), (ws.shape[0],) + const.shape)
             x = SynthesisLayer(self.out_channels, name="conv1", **layer)(x, ws[:, 0], noise_mode, content=c(0))
         elif self.architecture == "resnet":
+            x = x.astype(self.dtype)
             y = EqualConv(self.out_channels, 1, use_bias=False, up=2,
                           resample_filter=self.resample_filter, name="skip")(x, gain=math.sqrt(0.5))
             x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(
@@ -156,7 +167,7 @@ class SynthesisBlock(nn.Module):
             x = y + x
         else:
             x = SynthesisLayer(self.out_channels, up=2, name="conv0", **layer)(
-                x, ws[:, 0], noise_mode, content=c(0))
+                x.astype(self.dtype), ws[:, 0], noise_mode, content=c(0))
             x = SynthesisLayer(self.out_channels, name="conv1", **layer)(
                 x, ws[:, 1], noise_mode, content=c(1))
 
@@ -193,6 +204,7 @@ class SynthesisNetwork(nn.Module):
     dat_max_resolution: int = 256              # official DiagonalGAN: no DAT at 512 and 1024
     subspace_mode: int = 0                     # SEGAN: 0 none, 1 | 2 | 3 (jaxstyle.nn.subspace)
     remat: bool = False                        # recompute each block's activations in the backward pass
+    num_bf16_res: int = 0                      # mixed precision: blocks of the N highest resolutions in bfloat16
 
     @property
     def num_ws(self):
@@ -217,6 +229,8 @@ class SynthesisNetwork(nn.Module):
         if self.content_op == "dat" and contents is None:
             raise ValueError('content_op "dat" needs content codes (contents=...)')
         ws, contents = self._slots(ws), self._slots(contents)
+        if self.num_bf16_res and self.style_op != "modconv":
+            raise ValueError(f"mixed precision (num_bf16_res {self.num_bf16_res}) needs style_op 'modconv'")
         if self.style_op == "adain":
             return self._adain(ws, contents, noise_mode, resolution or self.img_resolution, alpha)
         if resolution not in (None, self.img_resolution):
@@ -241,7 +255,8 @@ class SynthesisNetwork(nn.Module):
                 resolution=res, img_channels=self.img_channels, is_last=res == self.img_resolution,
                 architecture=self.architecture, resample_filter=self.resample_filter,
                 conv_clamp=self.conv_clamp, modconv=self.modconv,
-                content_op=self._content_op(res), subspace_mode=self.subspace_mode, name=f"b{res}")
+                content_op=self._content_op(res), subspace_mode=self.subspace_mode,
+                dtype=block_dtype(res, self.img_resolution, self.num_bf16_res), name=f"b{res}")
             n = block.num_conv + block.num_torgb
             x, img = block(x, img, ws[:, w_idx:w_idx + n], noise_mode,
                            None if contents is None else contents[:, w_idx:w_idx + n])

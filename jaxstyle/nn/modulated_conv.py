@@ -33,9 +33,12 @@ def modulated_conv2d(x, kernel, styles, *, demodulate=True, up=1, padding=0,
     if formulation not in FORMULATIONS:
         raise ValueError(f"unknown modulated-conv formulation {formulation!r}; use one of {FORMULATIONS}")
     batch, in_ch = styles.shape
+    # The coefficients come from float32 styles and weights also when x is bfloat16: a sum of
+    # squares over kh * kw * in terms is where low precision would show.
+    dcoefs = demodulation_coefficients(kernel.astype(jnp.float32), styles.astype(jnp.float32)) if demodulate else None
+    dcoefs = dcoefs.astype(x.dtype) if demodulate else None
     styles = styles.astype(x.dtype)
     kernel = kernel.astype(x.dtype)
-    dcoefs = demodulation_coefficients(kernel, styles) if demodulate else None
     flip_weight = up == 1
     if formulation == "activation":
         x = x * styles[:, None, None, :]

@@ -54,7 +54,7 @@ def build(config, source):
 # Model settings a preset may leave out (the StyleGAN2 defaults).
 MODEL_DEFAULTS = dict(style_op="modconv", content_op="noise", dat_max_resolution=256,
                       mapping_lr_multiplier=0.01, mapping_weight_gain=1.0, mapping_act_gain=None,
-                      subspace_mode=0, remat=False)
+                      subspace_mode=0, remat=False, num_bf16_res=0)
 
 
 def _build(config, source):
@@ -76,7 +76,13 @@ def _build(config, source):
                           channel_base=m.get("d_channel_base", m["channel_base"]),
                           channel_max=m.get("d_channel_max", m["channel_max"]),
                           conv_clamp=m["conv_clamp"], mbstd_group_size=config.objective.mbstd_group_size,
-                          mbstd_num_channels=m["mbstd_num_channels"])
+                          mbstd_num_channels=m["mbstd_num_channels"], num_bf16_res=m["num_bf16_res"])
+    if m["num_bf16_res"] < 0:
+        raise ValueError(f"model.num_bf16_res must be 0 (float32) or a positive number of resolutions, "
+                         f"got {m['num_bf16_res']}")
+    if m["num_bf16_res"] and (m["style_op"] != "modconv" or m["d_architecture"] == "progressive"):
+        raise ValueError("mixed precision (model.num_bf16_res) needs StyleGAN2 networks: model.style_op "
+                         "'modconv' and a non-progressive model.d_architecture; set num_bf16_res to 0")
     if config.objective.get("orth_weight", 0) and m["subspace_mode"] not in (1, 2):
         raise ValueError("objective.orth_weight needs subspace bases U: set model.subspace_mode to 1 or 2")
     if _progressive(config) and m["style_op"] != "adain":
