@@ -3,6 +3,8 @@
     python benchmarks/throughput.py                       # every setup, both modconv formulations
     python benchmarks/throughput.py --setups official_32_small official_64 --modconv activation
     python benchmarks/throughput.py --setups paper256 --train-batch 8 --reps 3
+    python benchmarks/throughput.py --setups paper256 --num-bf16-res 4     # mixed precision (accelerators)
+    python benchmarks/throughput.py --setups paper256 --train-by-phase     # phases timed apart (slow CPUs)
 
 Each (setup, formulation) runs in a fresh subprocess, so peak memory and compile caches are its
 own. Per run it measures:
@@ -58,13 +60,14 @@ def _peak_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process max RSS"
 
 
-def networks(s, modconv):
+def networks(s, modconv, num_bf16_res=0):
     from jaxstyle.models import Generator
     from jaxstyle.models.discriminator import Discriminator
     z = s.get("zdim", 512)
     G = Generator(z_dim=z, w_dim=z, img_resolution=s["res"], mapping_layers=s["map"], channel_base=s["cbase"],
-                  channel_max=s["cmax"], modconv=modconv)
-    D = Discriminator(img_resolution=s["res"], channel_base=s["cbase"], channel_max=s["cmax"])
+                  channel_max=s["cmax"], modconv=modconv, num_bf16_res=num_bf16_res)
+    D = Discriminator(img_resolution=s["res"], channel_base=s["cbase"], channel_max=s["cmax"],
+                      num_bf16_res=num_bf16_res)
     return G, D
 
 
@@ -111,7 +114,7 @@ def sampling(G, batch, reps):
                 gflop_per_s=flops / 1e9 / t, times=times)
 
 
-def training(G, D, batch, reps, cycle=16):
+def training(G, D, batch, reps, cycle=16, by_phase=False):
     import jax
     import jax.numpy as jnp
 
@@ -134,6 +137,8 @@ def training(G, D, batch, reps, cycle=16):
     flops["ema"] = _flops(lowered)
     compile_s = time.perf_counter() - t0
     holder = [state]
+    if by_phase:
+        return training_by_phase(trainer, holder, batch_data, reps, flops, compile_s, cycle)
 
     def run_cycle():
         s = holder[0]
@@ -154,19 +159,46 @@ def training(G, D, batch, reps, cycle=16):
                 gflop_per_s=per_cycle / 1e9 / t, phase_gflops={k: v / 1e9 for k, v in flops.items()}, times=times)
 
 
+def training_by_phase(trainer, holder, batch_data, reps, flops, compile_s, cycle):
+    """Returns the training record from each phase's median time, combined as one cycle runs them
+    (16 x (G main + D main + EMA), path length every 4, R1 every 16): the same figure as timing
+    whole cycles, in a fraction of the time where one iteration takes tens of seconds."""
+    import jax
+    import jax.numpy as jnp
+    obj, alpha = trainer.obj, jnp.float32(1)
+    seconds = {}
+    for name in ("g_main", "g_reg", "d_main", "d_reg", "ema"):
+        fn = getattr(trainer, name)
+        second = jnp.float32(0) if name == "ema" else batch_data
+
+        def once():
+            out = fn(holder[0], second, alpha) if name != "ema" else fn(holder[0], second)
+            holder[0] = out[0] if name != "ema" else out
+            jax.block_until_ready(holder[0])
+        seconds[name], _ = median_time(once, reps)    # the warm-up call compiles
+    counts = {"g_main": cycle, "d_main": cycle, "ema": cycle, "g_reg": cycle // obj.pl_interval,
+              "d_reg": cycle // obj.r1_interval}
+    t = sum(counts[k] * seconds[k] for k in counts)
+    per_cycle = sum(counts[k] * flops[k] for k in counts)
+    return dict(batch=obj.batch_size, compile_s=compile_s, mode="by phase", phase_seconds=seconds,
+                seconds_per_cycle=t, images_per_s=cycle * obj.batch_size / t, gflops_per_cycle=per_cycle / 1e9,
+                gflop_per_s=per_cycle / 1e9 / t, phase_gflops={k: v / 1e9 for k, v in flops.items()})
+
+
 def run_one(args):
     """Measures one (setup, formulation) in this process; prints one JSON line."""
     import jax
     s = SETUPS[args.setups[0]]
-    G, D = networks(s, args.modconv[0])
-    record = dict(setup=args.setups[0], modconv=args.modconv[0], **{
+    G, D = networks(s, args.modconv[0], args.num_bf16_res)
+    record = dict(setup=args.setups[0], modconv=args.modconv[0], num_bf16_res=args.num_bf16_res, **{
         k: v for k, v in s.items() if k != "official"})
     res, cin, cout = largest_layer(s)
     if "sample" in args.measure:
         record["sampling"] = sampling(G, args.sample_batch or s["batch"], args.reps)
         record["conv_forward"] = plain_conv(args.sample_batch or s["batch"], res, cin, cout, args.reps)
     if "train" in args.measure:
-        record["training"] = training(G, D, args.train_batch or s["batch"], args.train_reps)
+        record["training"] = training(G, D, args.train_batch or s["batch"], args.train_reps,
+                                      by_phase=args.train_by_phase)
         record["conv_train"] = plain_conv(args.train_batch or s["batch"], res, cin, cout, args.reps)
     record["peak_bytes"], record["peak_bytes_source"] = _peak_bytes()
     record.update(device=str(jax.devices()[0]), backend=jax.default_backend(), jax=jax.__version__)
@@ -180,7 +212,8 @@ def _ratio(a, b):
 def summarize(r):
     """Returns the printed row of one record."""
     official = SETUPS[r["setup"]].get("official") or (None, None)
-    cells = [r["setup"], r["modconv"], r.get("weight_grad", "auto")]
+    cells = [r["setup"], r["modconv"] + (f" bf16x{r['num_bf16_res']}" if r.get("num_bf16_res") else ""),
+             r.get("weight_grad", "auto")]
     for kind, conv, off in (("sampling", "conv_forward", official[0]), ("training", "conv_train", official[1])):
         m = r.get(kind)
         if m is None:
@@ -207,8 +240,13 @@ def main(argv=None):
     p.add_argument("--measure", nargs="+", default=["sample", "train"], choices=["sample", "train"])
     p.add_argument("--sample-batch", type=int, default=None, help="default: the setup's batch")
     p.add_argument("--train-batch", type=int, default=None, help="default: the setup's batch")
+    p.add_argument("--num-bf16-res", type=int, default=0,
+                   help="mixed precision: G and D blocks of the N highest resolutions in bfloat16 (model.num_bf16_res)")
     p.add_argument("--reps", type=int, default=5, help="timed sampling runs (median)")
     p.add_argument("--train-reps", type=int, default=2, help="timed 16-iteration training cycles (median)")
+    p.add_argument("--train-by-phase", action="store_true",
+                   help="time each training phase (median of --train-reps) and combine them as a cycle runs "
+                        "them, instead of timing whole 16-iteration cycles (for slow setups)")
     p.add_argument("--out", default=None, help="default benchmarks/results/throughput-<backend>.json")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)   # child process mode
     args = p.parse_args(argv)
@@ -222,7 +260,8 @@ def main(argv=None):
     for setup, modconv, wgrad in runs:
         env = {**os.environ, "JAXSTYLE_MATMUL_WEIGHT_GRAD": {"auto": "auto", "xla": "0", "matmul": "1"}[wgrad]}
         cmd = [sys.executable, os.path.abspath(__file__), "--one", "--setups", setup, "--modconv", modconv,
-               "--reps", str(args.reps), "--train-reps", str(args.train_reps), "--measure", *args.measure]
+               "--reps", str(args.reps), "--train-reps", str(args.train_reps), "--measure", *args.measure,
+               "--num-bf16-res", str(args.num_bf16_res)] + (["--train-by-phase"] if args.train_by_phase else [])
         cmd += ["--sample-batch", str(args.sample_batch)] if args.sample_batch else []
         cmd += ["--train-batch", str(args.train_batch)] if args.train_batch else []
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
