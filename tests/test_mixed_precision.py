@@ -40,8 +40,7 @@ def bf16_convolutions(fn, *args):
     return sum("bf16" in line for line in jaxpr.splitlines() if "conv_general_dilated" in line)
 
 
-@pytest.mark.parametrize("num_bf16_res", [1, 3])
-def test_outputs_are_float32_and_within_bfloat16_rounding(num_bf16_res):
+def test_outputs_are_float32_and_within_bfloat16_rounding(num_bf16_res=3):
     G32, D32 = networks(0)
     G16, D16 = networks(num_bf16_res)
     z = jax.random.normal(jax.random.key(0), (BATCH, 16))
@@ -63,16 +62,16 @@ def test_outputs_are_float32_and_within_bfloat16_rounding(num_bf16_res):
 
 @pytest.fixture(scope="module")
 def bf16_run():
-    """Nine iterations of both networks in bfloat16 at every resolution from 8 (num_bf16_res 2),
-    with R1 and path length regularisation (every 4 and 2), on 8 devices."""
+    """Five iterations of both networks in bfloat16 at every resolution from 8 (num_bf16_res 2),
+    with R1 and path length regularisation (every 4 and 2), on 2 devices."""
     G, D = networks(2)
     obj = Objective(batch_size=BATCH, r1_gamma=1.0, r1_interval=4, pl_interval=2, ema_kimg=0.01,
                     mbstd_group_size=4)
-    trainer = Trainer(G, D, obj, make_mesh(jax.devices()[:8]))
+    trainer = Trainer(G, D, obj, make_mesh(jax.devices()[:2]))
     state = trainer.init_state(jax.random.key(0))
     fresh = jax.device_get(state)
     rng, history = np.random.default_rng(0), []
-    for step in range(9):
+    for step in range(5):
         batch = {"image": rng.uniform(-1, 1, (BATCH, RES, RES, 3)).astype(np.float32)}
         state, metrics = trainer.iteration(state, shard_batch(batch, trainer.mesh), step)
         history.append(jax.device_get(metrics))
@@ -81,7 +80,7 @@ def bf16_run():
 
 def test_short_bf16_run_has_finite_losses_and_float32_weights(bf16_run):
     fresh, state, history = bf16_run
-    assert sum("loss/pl_penalty" in h for h in history) == 5 and sum("loss/r1_penalty" in h for h in history) == 3
+    assert sum("loss/pl_penalty" in h for h in history) == 3 and sum("loss/r1_penalty" in h for h in history) == 2
     for h in history:
         assert all(np.isfinite(v).all() for v in h.values()), h
     for tree in (state.g["params"], state.d["params"], state.g_ema["params"], state.g_opt, state.d_opt):
