@@ -7,12 +7,11 @@ matmul speed. The weight gradient is a sum over output positions, which for each
     dW[dy, dx] = X[:, dy::s, dx::s]^T  @  dY        (rows: batch x output pixels)
 
 `conv` computes the forward pass and the input gradient with XLA's convolution, and the weight
-gradient as those kh * kw matmuls for layers of at least 128 x 128 channels on the CPU backend;
-on GPU and TPU the library convolution is used. The threshold comes from whole training steps
-(benchmarks/throughput.py, official 32x32 setups): with 256/128 channels it took the step from
-2.46 to 3.92 images/s (3.37 with matmuls in every layer); with 64 channels matmuls lost 8%.
-Layers alone (benchmarks/conv_grad.py, 16x32x32) gain only at 512 channels (1.37x; 0.94x at
-256, 0.4x at 64), so XLA treats the convolution differently inside the full step.
+gradient as those kh * kw matmuls on the CPU backend where that measured faster
+(benchmarks/conv_grad.py, 16x16x16, 64-512 channels): input-dilated (up) convolutions 11.6-100x,
+using only the input samples each tap meets; strided (down) 1.6-2.5x; 1x1 1.8-2.6x; stride-1
+k x k ones from 128 x 128 channels (whole training steps: 2.46 -> 3.92 images/s on the 256-channel
+32x32 setup). GPU and TPU use the library convolution.
 The rule is itself differentiable, so R1 and path length regularisation (gradients of
 gradients) go through it.
 """
