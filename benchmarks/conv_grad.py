@@ -12,13 +12,11 @@ it measured faster.
 """
 
 import argparse
-import json
-import os
 
 import jax
 
 from jaxstyle.nn.conv import matmul_weight_grad, xla_conv
-from timing import median_time
+from timing import median_time, write_rows
 
 # form -> (kernel, stride, padding, input dilation, input size for output size res)
 FORMS = {
@@ -70,13 +68,7 @@ def main():
         rows.append(r)
         print(f"{form:>6} {c:>8} {r['forward_s']:>10.4f} {r['input_grad_s']:>10.4f} {r['weight_grad_xla_s']:>10.4f} "
               f"{r['weight_grad_matmul_s']:>12.4f} {r['matmul_speedup']:>8.2f}x", flush=True)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                   f"conv_grad-{jax.default_backend()}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(dict(backend=jax.default_backend(), device=str(jax.devices()[0]), jax=jax.__version__,
-                       rows=rows), f, indent=1)
-    print(f"wrote {out}")
+    write_rows("conv_grad", rows, args.out)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,12 @@ the speed-up; jaxstyle.nn.upfirdn2d picks the formulation per backend from these
 """
 
 import argparse
-import json
-import os
 
 import jax
 import jax.numpy as jnp
 
 from jaxstyle.nn.upfirdn2d import setup_filter, upfirdn2d
-from timing import median_time
+from timing import median_time, write_rows
 
 F = setup_filter([1, 3, 3, 1])
 OPS = {   # name -> upfirdn2d keyword arguments, as filter2d / upsample2d / downsample2d call it
@@ -52,13 +50,7 @@ def main():
                                  speedup=ms["conv"] / ms["separable"]))
                 print(f"{shape:>14} {op:>6} {kind:>8} {ms['separable']:>13.2f} {ms['conv']:>9.2f} "
                       f"{rows[-1]['speedup']:>8.1f}x", flush=True)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                   f"fir-{jax.default_backend()}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(dict(backend=jax.default_backend(), device=str(jax.devices()[0]), jax=jax.__version__,
-                       rows=rows), f, indent=1)
-    print(f"wrote {out}")
+    write_rows("fir", rows, args.out)
 
 
 if __name__ == "__main__":

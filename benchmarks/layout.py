@@ -9,13 +9,11 @@ logical layout at the program boundary costs, including any transposes XLA inser
 """
 
 import argparse
-import json
-import os
 
 import jax
 import jax.numpy as jnp
 
-from timing import median_time
+from timing import median_time, write_rows
 
 LAYOUTS = {"NHWC": ("NHWC", "HWIO", "NHWC"), "NCHW": ("NCHW", "OIHW", "NCHW")}
 
@@ -52,13 +50,7 @@ def main():
             rows.append(r)
             print(f"{shape:>14} {layout:>6} {r['forward_ms']:>11.2f} {r['input_grad_ms']:>9.2f} "
                   f"{r['weight_grad_ms']:>9.2f}", flush=True)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                   f"layout-{jax.default_backend()}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(dict(backend=jax.default_backend(), device=str(jax.devices()[0]), jax=jax.__version__,
-                       rows=rows), f, indent=1)
-    print(f"wrote {out}")
+    write_rows("layout", rows, args.out)
 
 
 if __name__ == "__main__":
