@@ -11,12 +11,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import time
 
 import jax
 
 from jaxstyle.models import Generator
+from timing import median_time
 
 
 def bench(res, modconv, batch, reps, channel_base, channel_max):
@@ -28,13 +28,7 @@ def bench(res, modconv, batch, reps, channel_base, channel_max):
     t0 = time.perf_counter()
     compiled = forward.lower(variables, z).compile()
     compile_s = time.perf_counter() - t0
-    compiled(variables, z).block_until_ready()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        compiled(variables, z).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
+    median, times = median_time(lambda: compiled(variables, z).block_until_ready(), reps)
     return dict(resolution=res, modconv=modconv, batch=batch, compile_s=round(compile_s, 3),
                 forward_median_s=round(median, 4), per_image_ms=round(1000 * median / batch, 2),
                 images_per_s=round(batch / median, 2), reps=reps, times_s=[round(t, 4) for t in times])

@@ -12,34 +12,22 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 
 from jaxstyle.data.toyfaces import ToyFaces
 from jaxstyle.images import make_grid, save_png
-
-
-def timed(fn, reps):
-    """Returns the list of wall-clock seconds of `reps` calls of fn after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
+from timing import median_time
 
 
 def bench(resolution, batch, singles, reps):
     """Returns one result row: images/s for get_batch and for ds[i] at one resolution."""
     ds = ToyFaces(resolution=resolution, size=1_000_000, seed=0)
-    batch_times = timed(lambda: ds.get_batch(np.arange(batch)), reps)
-    single_times = timed(lambda: [ds[i] for i in range(singles)], reps)
+    batch_median, batch_times = median_time(lambda: ds.get_batch(np.arange(batch)), reps)
+    single_median, single_times = median_time(lambda: [ds[i] for i in range(singles)], reps)
     return {"resolution": resolution, "batch": batch, "singles": singles, "reps": reps,
-            "batch_images_per_s": round(batch / statistics.median(batch_times), 1),
-            "single_images_per_s": round(singles / statistics.median(single_times), 1),
+            "batch_images_per_s": round(batch / batch_median, 1),
+            "single_images_per_s": round(singles / single_median, 1),
             "batch_times_s": [round(t, 5) for t in batch_times],
             "single_times_s": [round(t, 5) for t in single_times]}
 
