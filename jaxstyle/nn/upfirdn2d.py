@@ -65,13 +65,8 @@ def fir_impl(f):
 def _filter_axis(x, taps, axis, down):
     """Returns the valid correlation of x with the 1-D `taps` along `axis`, keeping every down-th output."""
     n = (x.shape[axis] - len(taps)) // down + 1
-    out = None
-    for k, tap in enumerate(taps):
-        if tap == 0:
-            continue
-        part = lax.slice_in_dim(x, k, k + (n - 1) * down + 1, down, axis) * jnp.asarray(tap, x.dtype)
-        out = part if out is None else out + part
-    return out if out is not None else jnp.zeros_like(lax.slice_in_dim(x, 0, (n - 1) * down + 1, down, axis))
+    return sum(lax.slice_in_dim(x, k, k + (n - 1) * down + 1, down, axis) * jnp.asarray(tap, x.dtype)
+               for k, tap in enumerate(taps))
 
 
 def _separable(x, fy, fx, up, down, padding):
